@@ -1,0 +1,110 @@
+"""Write an annotated copy of a workbook: offending cells filled and commented, plus a 検証結果 sheet.
+
+The original file is never touched. openpyxl's full model is needed here (styles, comments,
+data validation), which costs ~45 ms; it is only paid when a user asks for the copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from openpyxl import load_workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import quote_sheetname
+from openpyxl.workbook.workbook import Workbook
+
+from pipeline.findings import Finding, Report
+from pipeline.report_text import SEVERITY_LABEL, clause_text
+
+RESULT_SHEET = "検証結果"
+FILLS = {"error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}
+
+
+def safe_text(value: object) -> object:
+    """Text that a spreadsheet would run as a formula is stored as plain text (formula injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _cells(f: Finding) -> list[str]:
+    if f.location.cell:
+        return [f.location.cell]
+    if f.location.range:
+        return [f.location.range.split(":")[0]]
+    return []
+
+
+def annotate_workbook(wb: Workbook, report: Report) -> None:
+    """Fill, comment and list the findings of ``report`` in an open workbook."""
+    worst: dict[tuple[str, str], str] = {}
+    notes: dict[tuple[str, str], list[str]] = {}
+    order = {"error": 0, "warning": 1, "info": 2}
+    for f in report.findings:
+        if not f.location.sheet or f.location.sheet not in wb.sheetnames:
+            continue
+        for cell in _cells(f):
+            key = (f.location.sheet, cell)
+            if key not in worst or order[f.severity] < order[worst[key]]:
+                worst[key] = f.severity
+            notes.setdefault(key, []).append(f"[{f.severity}] {f.code}\n{f.message_ja}\n{f.message_en}")
+    for (sheet, cell), severity in worst.items():
+        c = wb[sheet][cell]
+        c.fill = PatternFill("solid", fgColor=FILLS[severity])
+        c.comment = Comment("\n\n".join(notes[(sheet, cell)])[:30000], "shinsei", width=360, height=200)
+    if RESULT_SHEET in wb.sheetnames:
+        del wb[RESULT_SHEET]
+    ws = wb.create_sheet(RESULT_SHEET, 0)
+    headers = ["重要度 Severity", "コード Code", "場所 Location", "メッセージ（日本語）", "Message (English)",
+               "根拠 Clause", "期待値 Expected", "実際 Actual"]
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for f in report.findings:
+        where = str(f.location) or (f.location.path or "")
+        ws.append([SEVERITY_LABEL[f.severity], f.code, safe_text(where), safe_text(f.message_ja),
+                   safe_text(f.message_en), safe_text(clause_text(f.clause)),
+                   safe_text(_plain(f.expected)), safe_text(_plain(f.actual))])
+        row = ws.max_row
+        ws.cell(row=row, column=1).fill = PatternFill("solid", fgColor=FILLS[f.severity])
+        targets = _cells(f)
+        if f.location.sheet and targets and f.location.sheet in wb.sheetnames:
+            link = ws.cell(row=row, column=3)
+            link.hyperlink = f"#{quote_sheetname(f.location.sheet)}!{targets[0]}"
+            link.font = Font(color="0563C1", underline="single")
+        for col in (4, 5, 6):
+            ws.cell(row=row, column=col).alignment = Alignment(wrap_text=True, vertical="top")
+    for col, width in zip("ABCDEFGH", (14, 30, 26, 60, 60, 40, 16, 16), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:H{max(ws.max_row, 1)}"
+    wb.active = 0
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, int | float | str):
+        return value
+    return str(value)
+
+
+def write_annotated(source: str | Path, report: Report, out: str | Path) -> Path:
+    """Save an annotated copy of ``source`` at ``out`` (atomically; never over the source)."""
+    source, out = Path(source), Path(out)
+    if out.resolve() == source.resolve():
+        raise ValueError("注釈付きの写しを元のファイルに上書きすることはできません / "
+                         "the annotated copy must not overwrite the original file")
+    keep_vba = source.suffix.lower() == ".xlsm"
+    wb = load_workbook(source, keep_vba=keep_vba)
+    annotate_workbook(wb, report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out.parent, suffix=out.suffix, delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        wb.save(tmp_path)
+        shutil.move(tmp_path, out)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return out

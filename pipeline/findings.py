@@ -1,0 +1,122 @@
+"""Findings and the report that carries them: one type for the CLI, add-in, database and review.
+
+A finding's kind (code, severity, clause, bilingual message template) is data in a rule
+pack; an instance carries only its state: where it is, the values involved, the rendered
+messages. Messages are always rendered from the rule's own values, never written by hand.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Any
+
+import yaml
+
+from pipeline.resources import packs_dir
+
+SEVERITIES = ("error", "warning", "info")
+
+
+class _Formatter(string.Formatter):
+    """str.format that never fails on a message: missing keys and None render as '—'."""
+
+    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
+        if isinstance(key, str):
+            return kwargs.get(key)
+        return super().get_value(key, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if value is None:
+            return "—"
+        try:
+            return super().format_field(value, format_spec)
+        except (ValueError, TypeError):
+            return str(value)
+
+
+_FMT = _Formatter()
+
+
+def render(template: str, values: dict[str, Any]) -> str:
+    return _FMT.vformat(template, (), values)
+
+
+@dataclass
+class Location:
+    """Where a finding points: sheet and cell or row range, plus the JSON path in the submission."""
+
+    sheet: str | None = None
+    cell: str | None = None
+    range: str | None = None
+    row: int | None = None
+    path: str | None = None
+
+    def __str__(self) -> str:
+        where = self.cell or self.range or (f"{self.row}行 row {self.row}" if self.row else "")
+        return f"{self.sheet}!{where}" if self.sheet and where else (self.sheet or where or "")
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: str
+    clause: dict[str, str]
+    message_ja: str
+    message_en: str
+    location: Location = field(default_factory=Location)
+    expected: Any = None
+    actual: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["location"] = {k: v for k, v in d["location"].items() if v is not None}
+        return d
+
+
+@cache
+def input_catalogue() -> dict[str, dict[str, Any]]:
+    """Findings about the workbook itself (unreadable values, damaged template), shared by all packs."""
+    with open(packs_dir() / "common" / "input-findings.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["findings"]
+
+
+@dataclass
+class Report:
+    """Result of validating one workbook."""
+
+    file: str
+    program: str | None
+    template: dict[str, str] | None
+    findings: list[Finding]
+    submission: dict[str, Any] | None = None
+    sha256: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(SEVERITIES, 0)
+        for f in self.findings:
+            out[f.severity] += 1
+        return out
+
+    @property
+    def valid(self) -> bool:
+        return self.counts["error"] == 0
+
+    def to_dict(self, with_submission: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schema_version": 1,
+            "file": self.file,
+            "sha256": self.sha256,
+            "program": self.program,
+            "template": self.template,
+            "valid": self.valid,
+            "counts": self.counts,
+            "seconds": round(self.seconds, 6),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+        if with_submission:
+            d["submission"] = self.submission
+        return d

@@ -1,0 +1,48 @@
+"""The bilingual, human-readable report that ``shinsei validate`` prints."""
+
+from __future__ import annotations
+
+from pipeline.findings import Finding, Report
+
+SEVERITY_LABEL = {"error": "エラー ERROR", "warning": "警告 WARNING", "info": "情報 INFO"}
+
+
+def clause_text(clause: dict[str, str]) -> str:
+    return f"{clause.get('document', '')} {clause.get('section', '')}".strip()
+
+
+def finding_lines(f: Finding) -> list[str]:
+    where = str(f.location) or f.location.path or ""
+    return [
+        f"[{SEVERITY_LABEL[f.severity]}] {f.code}  {where}",
+        f"    {f.message_ja}",
+        f"    {f.message_en}",
+        f"    根拠 Clause: {clause_text(f.clause)}",
+    ]
+
+
+def render_report(report: Report, *, show_info: bool = True) -> str:
+    c = report.counts
+    verdict = "提出可能（エラーなし） VALID: no errors" if report.valid else "要修正 NOT VALID: errors to fix"
+    lines = [
+        "shinsei 検証結果 / Validation report",
+        f"ファイル File:       {report.file}",
+        f"制度 Programme:      {report.program}  "
+        f"(様式 template {report.template['id'] if report.template else '-'} "
+        f"v{report.template['version'] if report.template else '-'})",
+        f"件数 Counts:         エラー errors {c['error']} / 警告 warnings {c['warning']} / 情報 info {c['info']}",
+        f"判定 Result:         {verdict}",
+    ]
+    sub = report.submission
+    if sub:
+        t = sub["totals"]
+        lines.append(f"金額 Amounts:        直接経費 direct {t['direct_total']:,}円 + 一般管理費 overhead "
+                     f"{t['overhead']:,}円 = 総額 total {t['total']:,}円")
+    lines.append("-" * 72)
+    shown = [f for f in report.findings if show_info or f.severity != "info"]
+    if not shown:
+        lines.append("指摘事項はありません。 No findings.")
+    for f in shown:
+        lines.extend(finding_lines(f))
+    lines.append(f"({report.seconds * 1000:.0f} ms)")
+    return "\n".join(lines)

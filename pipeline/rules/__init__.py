@@ -1,0 +1,44 @@
+"""Run a pack's rules over a submission: every rule, every breach, collected (never stop early)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.findings import Finding, render
+from pipeline.packs import Pack
+from pipeline.rules.checks import CHECKS
+from pipeline.rules.context import Context
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+class UnknownCheck(Exception):
+    """A rule names a check kind the engine does not have (a pack newer than the code)."""
+
+
+def run_rules(sub: dict[str, Any], pack: Pack) -> list[Finding]:
+    ctx = Context(sub, pack)
+    out: list[Finding] = []
+    for rule in pack.rules:
+        fn = CHECKS.get(rule["check"])
+        if fn is None:
+            raise UnknownCheck(f"{pack.id}: rule {rule['code']} uses unknown check {rule['check']!r}")
+        clause = pack.clause(rule["clause"])
+        for hit in fn(ctx, rule["params"]):
+            out.append(Finding(
+                code=hit.code or rule["code"],
+                severity=hit.severity or rule["severity"],
+                clause=hit.clause or clause,
+                message_ja=hit.message_ja or render(rule["message"]["ja"], hit.values),
+                message_en=hit.message_en or render(rule["message"]["en"], hit.values),
+                location=hit.location,
+                expected=hit.expected,
+                actual=hit.actual,
+            ))
+    return out
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Errors first, then by sheet and row, so a report reads top to bottom."""
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.location.sheet or "",
+                                           f.location.row or 0, f.code))

@@ -1,0 +1,116 @@
+"""The engine's path for one file: pre-check -> read -> detect pack -> normalise -> rules -> report.
+
+Each step is its own module; this one only chains them. Public files are parsed in a child
+process with memory and time limits (a hostile workbook can abort the reader's process).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline import schemas
+from pipeline.findings import Finding, Location, Report
+from pipeline.packs import Pack, PackError, load_pack, pack_for_template
+from pipeline.rules import run_rules, sort_findings
+from pipeline.safety import WorkbookRejected, precheck
+from pipeline.sandbox import run_isolated
+from pipeline.submission import build_submission, file_sha256
+from pipeline.template_builder import META_NAMES
+from pipeline.workbook import RawWorkbook, UnreadableWorkbook, read_workbook
+
+
+def read_raw(path: str | Path, *, isolate: bool = True) -> RawWorkbook:
+    """Pre-check the zip, then parse it (in a child process unless ``isolate`` is False)."""
+    precheck(path)
+    if isolate:
+        return run_isolated(read_workbook, Path(path), timeout=60.0)
+    return read_workbook(path)
+
+
+def detect_pack(raw: RawWorkbook, program: str | None = None) -> tuple[Pack, dict[str, str]]:
+    """The rule pack a workbook belongs to, from its stored template id and version."""
+    tid = raw.values.get(META_NAMES["template_id"])
+    version = raw.values.get(META_NAMES["template_version"])
+    tid = str(tid).strip() if tid not in (None, "") else None
+    version = _version_text(version)
+    if tid is None:
+        if program is None:
+            raise UnreadableWorkbook(
+                "unknown-template",
+                "shinsei の様式ではありません（様式IDが見つかりません）。"
+                "配布された様式に記入するか、--program で制度を指定してください",
+                "not a shinsei template (no template id found): fill in the distributed template, "
+                "or name the programme with --program")
+        pack = _load(program)
+        return pack, {"id": pack.template["id"], "version": pack.template["version"]}
+    pack = _load(program) if program else pack_for_template(tid)
+    if pack is None:
+        raise UnreadableWorkbook("unknown-template", f"様式ID「{tid}」は未知の様式です",
+                                 f"template id {tid!r} is not known to this version of shinsei")
+    if pack.template["id"] != tid:
+        raise UnreadableWorkbook(
+            "program-mismatch",
+            f"このブックの様式は「{tid}」で、指定された制度 {pack.id} の様式ではありません",
+            f"this workbook is template {tid!r}, not the template of the requested programme {pack.id}")
+    if version not in pack.template["accepted_versions"]:
+        accepted = ", ".join(pack.template["accepted_versions"])
+        raise UnreadableWorkbook(
+            "unknown-template-version",
+            f"様式「{tid}」の版 {version} には対応していません（対応版: {accepted}）。最新の様式に記入し直してください",
+            f"version {version} of template {tid!r} is not supported (supported: {accepted}); "
+            "copy your entries into the current template")
+    return pack, {"id": tid, "version": version or ""}
+
+
+def _version_text(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, float):
+        return f"{value:.1f}" if value == round(value, 1) else str(value)
+    return str(value).strip()
+
+
+def _load(program: str) -> Pack:
+    try:
+        return load_pack(program)
+    except PackError as exc:
+        raise UnreadableWorkbook("unknown-program", str(exc), str(exc)) from exc
+
+
+def validate_raw(raw: RawWorkbook, program: str | None = None, *, sha256: str | None = None) -> Report:
+    """Validate an already-read workbook (what the add-in and the batch pipeline call)."""
+    started = time.perf_counter()
+    pack, template = detect_pack(raw, program)
+    sub, input_findings = build_submission(raw, pack, template=template, sha256=sha256)
+    findings = input_findings + run_rules(sub, pack)
+    findings.extend(schema_findings(sub, pack))
+    return Report(file=raw.path.name, program=pack.id, template=template, findings=sort_findings(findings),
+                  submission=sub, sha256=sha256, seconds=time.perf_counter() - started)
+
+
+def validate_file(path: str | Path, program: str | None = None, *, isolate: bool = True) -> Report:
+    """Validate one workbook file. Raises WorkbookRejected when the file cannot be read at all."""
+    started = time.perf_counter()
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableWorkbook("file-not-found", f"ファイルがありません: {path}", f"no such file: {path}")
+    raw = read_raw(path, isolate=isolate)
+    report = validate_raw(raw, program, sha256=file_sha256(path))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def schema_findings(sub: dict[str, Any], pack: Pack) -> list[Finding]:
+    """Map JSON Schema violations of the submission back to findings (should be none)."""
+    out = []
+    for path, message in schemas.errors("submission", sub):
+        out.append(Finding(code="submission.schema", severity="error", clause=pack.clause("form"),
+                           message_ja=f"正規化した内容がスキーマに合いません: {path}: {message}",
+                           message_en=f"The normalised submission does not match its schema: {path}: {message}",
+                           location=Location(path=path)))
+    return out
+
+
+__all__ = ["WorkbookRejected", "detect_pack", "read_raw", "validate_file", "validate_raw"]

@@ -1,0 +1,176 @@
+"""Read a workbook's cells by defined name and Excel table, never by fixed coordinates.
+
+python-calamine reads values (~1 ms a workbook); the few facts it does not expose
+(defined names, the 1904 date system, the application that saved the file) come from
+``xl/workbook.xml`` and ``docProps/app.xml`` read directly from the zip. Formula cells
+give whatever the saving application cached (nothing for openpyxl): callers recompute.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import python_calamine
+
+from pipeline.safety import WorkbookRejected
+
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^!'\s][^!]*))!"
+                  r"\$?([A-Z]{1,3})\$?([0-9]{1,7})(?::\$?[A-Z]{1,3}\$?[0-9]{1,7})?$")
+
+
+class UnreadableWorkbook(WorkbookRejected):
+    """The file is a zip but not a workbook this engine can read (corrupt, password, broken names)."""
+
+    def __init__(self, code: str, message_ja: str, message_en: str, detail: str = "") -> None:
+        self.code = code
+        self.message_ja = message_ja
+        self.message_en = message_en
+        self.detail = detail
+        Exception.__init__(self, f"{message_ja} / {message_en}" + (f" ({detail})" if detail else ""))
+
+
+@dataclass(frozen=True)
+class CellRef:
+    sheet: str
+    column: str
+    row: int
+
+    @property
+    def a1(self) -> str:
+        return f"{self.column}{self.row}"
+
+    def __str__(self) -> str:
+        return f"'{self.sheet}'!{self.column}{self.row}"
+
+
+@dataclass
+class RawTable:
+    """An Excel table as read: header texts and data rows with their Excel row numbers."""
+
+    name: str
+    sheet: str
+    header_row: int
+    first_column: int  # 0-based
+    headers: list[str]
+    rows: list[tuple[int, list[Any]]]
+
+
+@dataclass
+class RawWorkbook:
+    path: Path
+    names: dict[str, CellRef]
+    values: dict[str, Any]
+    tables: dict[str, RawTable]
+    sheet_names: list[str]
+    date1904: bool = False
+    application: str = ""
+    broken_names: list[str] = field(default_factory=list)
+
+
+def column_letter(index0: int) -> str:
+    """0-based column index to Excel letters (0 -> A, 26 -> AA)."""
+    out = ""
+    n = index0 + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def column_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def _workbook_xml(zf: zipfile.ZipFile) -> tuple[dict[str, CellRef], list[str], bool]:
+    try:
+        root = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+    except (KeyError, ElementTree.ParseError) as exc:
+        raise UnreadableWorkbook("not-a-workbook", "ブックの構造（workbook.xml）が読めません",
+                                 "the workbook structure (workbook.xml) cannot be read", str(exc)) from exc
+    names: dict[str, CellRef] = {}
+    broken: list[str] = []
+    pr = root.find(f"{_NS}workbookPr")
+    date1904 = pr is not None and pr.get("date1904", "").lower() in ("1", "true")
+    dn_parent = root.find(f"{_NS}definedNames")
+    for dn in dn_parent if dn_parent is not None else []:
+        name = dn.get("name", "")
+        if dn.get("localSheetId") is not None or name.startswith("_xlnm"):
+            continue
+        m = _REF.match((dn.text or "").strip())
+        if not m:
+            broken.append(name)
+            continue
+        sheet = (m.group(1) or "").replace("''", "'") or m.group(2)
+        names[name] = CellRef(sheet, m.group(3), int(m.group(4)))
+    return names, broken, date1904
+
+
+def _application(zf: zipfile.ZipFile) -> str:
+    try:
+        data = zf.read("docProps/app.xml")
+    except KeyError:
+        return ""
+    m = re.search(rb"<(?:\w+:)?Application>([^<]{0,200})</", data)
+    return m.group(1).decode("utf-8", "replace") if m else ""
+
+
+def read_workbook(path: str | Path, wanted_names: set[str] | None = None) -> RawWorkbook:
+    """Read defined-name cells and all tables of ``path``.
+
+    ``wanted_names``: only these names' values are looked up (all names when None).
+    Raises UnreadableWorkbook for files that are not readable workbooks.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names, broken, date1904 = _workbook_xml(zf)
+            application = _application(zf)
+    except zipfile.BadZipFile as exc:
+        raise UnreadableWorkbook("corrupt-zip", "ファイルが壊れているか、Excelブックではありません",
+                                 "the file is damaged or not an Excel workbook", str(exc)) from exc
+    try:
+        book = python_calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
+    except python_calamine.PasswordError as exc:
+        raise UnreadableWorkbook(
+            "encrypted-or-xls", "パスワードで保護されています。パスワードを外して保存し直してください",
+            "the workbook is password-protected: remove the password and save again") from exc
+    except (python_calamine.CalamineError, python_calamine.ZipError, python_calamine.XmlError, ValueError) as exc:
+        raise UnreadableWorkbook("corrupt-workbook", "ブックの内容が読めません（破損している可能性があります）",
+                                 "the workbook's contents cannot be read (it may be damaged)", str(exc)) from exc
+    try:
+        sheet_names = list(book.sheet_names)
+        values: dict[str, Any] = {}
+        grids: dict[str, list[list[Any]]] = {}
+        for name, ref in names.items():
+            if wanted_names is not None and name not in wanted_names:
+                continue
+            if ref.sheet not in sheet_names:
+                broken.append(name)
+                continue
+            if ref.sheet not in grids:
+                grids[ref.sheet] = book.get_sheet_by_name(ref.sheet).to_python(skip_empty_area=False)
+            grid = grids[ref.sheet]
+            r, c = ref.row - 1, column_index(ref.column)
+            values[name] = grid[r][c] if r < len(grid) and c < len(grid[r]) else None
+        tables: dict[str, RawTable] = {}
+        for tname in book.table_names:
+            t = book.get_table_by_name(tname)
+            start_row, start_col = t.start
+            data = t.to_python()
+            rows = [(start_row + 1 + i, list(row)) for i, row in enumerate(data)]
+            tables[tname] = RawTable(tname, t.sheet, start_row, start_col, [str(h) for h in t.columns], rows)
+    except (python_calamine.CalamineError, python_calamine.XmlError, python_calamine.ZipError) as exc:
+        raise UnreadableWorkbook("corrupt-workbook", "ブックの内容が読めません（破損している可能性があります）",
+                                 "the workbook's contents cannot be read (it may be damaged)", str(exc)) from exc
+    finally:
+        book.close()
+    return RawWorkbook(path, names, values, tables, sheet_names, date1904, application, broken)

@@ -1,0 +1,83 @@
+"""Shared fixtures: real workbooks written by the project's own templates, and LibreOffice."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.fill import fill_template
+from pipeline.findings import Report
+from pipeline.samples import load_scenarios
+from pipeline.validate import validate_file
+
+PACKS = ["nexus-ytec-youth-2025", "nexus-ytec-instructor-2025", "india-circulation-2025"]
+
+
+@pytest.fixture(scope="session")
+def scenarios() -> dict[str, dict[str, Any]]:
+    return {sc["pack"]: sc for sc in load_scenarios()}
+
+
+@pytest.fixture
+def base(scenarios: dict[str, dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    """A fresh deep copy of a pack's clean sample application, to modify in a test."""
+    return lambda pack_id: copy.deepcopy(scenarios[pack_id]["base"])
+
+
+@pytest.fixture
+def make_workbook(tmp_path: Path) -> Callable[..., Path]:
+    counter = iter(range(10_000))
+
+    def make(pack_id: str, data: dict[str, Any], name: str | None = None) -> Path:
+        return fill_template(pack_id, data, tmp_path / (name or f"{pack_id}-{next(counter)}.xlsx"))
+
+    return make
+
+
+@pytest.fixture
+def check(make_workbook: Callable[..., Path]) -> Callable[..., Report]:
+    """Fill a template with ``data`` and validate it (in-process: these are our own files)."""
+
+    def run(pack_id: str, data: dict[str, Any]) -> Report:
+        return validate_file(make_workbook(pack_id, data), isolate=False)
+
+    return run
+
+
+def soffice() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.fixture(scope="session")
+def libreoffice(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """Open and re-save a workbook with LibreOffice headless (a real spreadsheet application)."""
+    exe = soffice()
+    if exe is None:
+        pytest.skip("LibreOffice is not installed (CI installs libreoffice-calc-nogui)")
+    profile = tmp_path_factory.mktemp("lo-profile")
+
+    def roundtrip(path: Path) -> Path:
+        out = path.parent / "libreoffice"
+        out.mkdir(exist_ok=True)
+        subprocess.run([exe, f"-env:UserInstallation=file://{profile}", "--headless", "--calc",
+                        "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out), str(path)],
+                       check=True, capture_output=True, timeout=180)
+        result = out / (path.stem + ".xlsx")
+        assert result.is_file(), f"LibreOffice wrote nothing for {path}"
+        return result
+
+    return roundtrip
+
+
+def codes(report: Report, severity: str | None = None) -> list[str]:
+    return [f.code for f in report.findings if severity is None or f.severity == severity]
+
+
+def only(report: Report, code: str) -> list[Any]:
+    return [f for f in report.findings if f.code == code]

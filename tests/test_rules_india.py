@@ -1,0 +1,140 @@
+"""Every India circulation rule: a workbook that breaks it and one at the limit that does not."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import codes, only
+
+INDIA = "india-circulation-2025"
+PEOPLE = "招へい者 Invitees"
+STAYS = "滞在 Stays"
+BUDGET = "経費 Budget"
+TAX = "消費税相当額 Tax"
+
+
+def line(data: dict[str, Any], sub: str) -> dict[str, Any]:
+    return next(b for b in data["budget"] if str(b.get("subcategory", "")).startswith(sub))
+
+
+def test_clean_sample_has_no_errors(check: Callable, base: Callable) -> None:
+    report = check(INDIA, base(INDIA))
+    assert codes(report, "error") == [], [(f.code, f.message_en) for f in report.findings]
+    assert codes(report, "warning") == []
+
+
+CASES: list[tuple[str, Callable, Callable | None, str, str, str | None, str]] = [
+    ("invitee.count",
+     lambda d: d["participants"].append({**d["participants"][0], "no": 3, "name": "Second Invitee"}),
+     None, "error", PEOPLE, None, "1.5(1)"),
+    ("invitee.count", lambda d: d["participants"][0].update(role="インド側実施主担当者 Indian PI"), None,
+     "error", PEOPLE, None, "1.5(1)"),
+    ("invitee.too-old",
+     lambda d: d["participants"][0].update(birth_date=dt.date(1984, 11, 30)),     # 41 on 2025-11-30
+     lambda d: d["participants"][0].update(birth_date=dt.date(1984, 12, 1)),      # 40 on 2025-11-30
+     "error", PEOPLE, "G", "1.4(1)"),
+    ("invitee.too-old",   # 12 months of childcare leave: 41 is the limit, 42 is not
+     lambda d: d["participants"][0].update(birth_date=dt.date(1983, 11, 30), leave_months=12),
+     lambda d: d["participants"][0].update(birth_date=dt.date(1984, 11, 30), leave_months=12),
+     "error", PEOPLE, "G", "1.4(1)"),
+    ("invitee.category-not-allowed", lambda d: d["participants"][0].update(category="修士課程学生 Master's student"),
+     lambda d: d["participants"][0].update(category="ポストドクター Postdoc"), "error", PEOPLE, "F", "1.4(1)"),
+    ("invitee.country-not-india", lambda d: d["participants"][0].update(country="Bangladesh"), None,
+     "error", PEOPLE, "D", "1.4(1)"),
+    ("invitee.military", lambda d: d["participants"][0].update(military="はい Yes"), None,
+     "error", PEOPLE, "I", "1.4(1)"),
+    ("stay.total-too-long",   # 6 + 6.03 months
+     lambda d: d["visits"][1].update(start=dt.date(2026, 8, 1), end=dt.date(2027, 2, 1)),
+     lambda d: d["visits"][1].update(start=dt.date(2026, 8, 1), end=dt.date(2027, 1, 31)),
+     "error", STAYS, "C", "1.4(2)"),
+    ("visit.too-short", lambda d: d["visits"][1].update(end=dt.date(2026, 12, 23)),   # 84 days
+     lambda d: d["visits"][1].update(end=dt.date(2026, 12, 24)), "error", STAYS, "D", "1.4(2)"),  # 85: tolerated
+    ("visit.slightly-short", lambda d: d["visits"][1].update(end=dt.date(2026, 12, 28)),   # 89 days
+     lambda d: d["visits"][1].update(end=dt.date(2026, 12, 29)), "warning", STAYS, "D", "1.4(2)"),
+    ("visit.first-start-out-of-window",
+     lambda d: d["visits"][0].update(start=dt.date(2026, 4, 1), end=dt.date(2026, 9, 30)),
+     lambda d: d["visits"][0].update(start=dt.date(2026, 3, 31), end=dt.date(2026, 9, 30)),
+     "error", STAYS, "B", "1.4(2)"),
+    ("visit.end-too-late", lambda d: d["visits"][1].update(end=dt.date(2027, 4, 1)),
+     lambda d: d["visits"][1].update(end=dt.date(2027, 3, 31)), "error", STAYS, "C", "1.4(2)"),
+    ("pi.stay-too-long", lambda d: d["visits"][2].update(end=dt.date(2026, 7, 1)),
+     lambda d: d["visits"][2].update(end=dt.date(2026, 6, 30)), "error", STAYS, "C", "2.1(2)"),
+    ("stay.rate-exceeded", lambda d: line(d, "招へい者").update(unit_price=200_001),
+     None, "error", BUDGET, "D", "2.1(2)"),
+    ("pi.rate-exceeded", lambda d: line(d, "インド側").update(unit_price=413_001), None,
+     "error", BUDGET, "D", "2.1(2)"),
+    ("stay.months-exceed-stays", lambda d: line(d, "招へい者").update(quantity=11), None,
+     "error", BUDGET, "E", "2.1(2)"),
+    ("stay.months-exceed-stays", lambda d: line(d, "インド側").update(quantity=2), None,
+     "error", BUDGET, "E", "2.1(2)"),
+    ("overhead.too-high", lambda d: d["totals"].update(overhead=75_007),
+     lambda d: d["totals"].update(overhead=75_006), "error", BUDGET, "C", "別添 1.①"),
+    ("budget.category-not-allowed", lambda d: d["budget"].append(
+        {"category": "謝金", "description": "講演謝金", "unit_price": 10000, "quantity": 1}), None,
+     "error", BUDGET, "A", "別添 1.①"),
+    ("cost.before-agreement", lambda d: line(d, "招へい者").update(date=dt.date(2025, 12, 20)),
+     lambda d: line(d, "招へい者").update(date=dt.date(2026, 1, 1)), "error", BUDGET, "J", "別添 2.⑤"),
+    ("tax.equivalent-mismatch", lambda d: d["tax_items"][0].update(tax_equivalent=10_000), None,
+     "error", TAX, "F", "別添 3.IV"),
+    ("tax.total-mismatch", lambda d: line(d, "消費税").update(unit_price=2_000), None,
+     "error", BUDGET, "G", "別添 3.IV"),
+    ("budget.amount-mismatch", lambda d: d["budget"][0].update(amount=2_000_001), None,
+     "error", BUDGET, "G", "別添 2.⑥"),
+    ("field.required", lambda d: d["plan"].pop("india_pi_name"), None, "error", "申請書 Plan", "C", "記入要領"),
+    ("visit.unknown-participant", lambda d: d["visits"][0].update(participant_no=7), None,
+     "error", STAYS, "A", "記入要領"),
+]
+
+
+@pytest.mark.parametrize(("code", "breaks", "at_limit", "severity", "sheet", "column", "clause"), CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule(check: Callable, base: Callable, code: str, breaks: Callable, at_limit: Callable | None,
+              severity: str, sheet: str, column: str | None, clause: str) -> None:
+    data = base(INDIA)
+    breaks(data)
+    report = check(INDIA, data)
+    found = only(report, code)
+    assert found, f"{code} not reported; got {codes(report)}"
+    f = found[0]
+    assert f.severity == severity
+    assert f.location.sheet == sheet
+    if column:
+        assert (f.location.cell or "").startswith(column), f.location
+    assert clause in f.clause["section"]
+    assert f.clause["document"].startswith("2025年度 インド" if clause != "記入要領" else "shinsei 様式")
+    assert "{" not in f.message_ja + f.message_en
+    if at_limit is not None:
+        data = base(INDIA)
+        at_limit(data)
+        assert code not in codes(check(INDIA, data))
+
+
+def test_included_tax_is_reported_as_info(check: Callable, base: Callable) -> None:
+    report = check(INDIA, base(INDIA))
+    f = only(report, "tax.included")[0]
+    total = report.submission["totals"]["total"]
+    assert f.severity == "info"
+    assert f.actual == total * 10 // 110
+    assert f"{total:,}" in f.message_ja
+
+
+@pytest.mark.parametrize(("when", "share", "expected"), [
+    (dt.date(2026, 9, 30), 0.8, 2_200),     # the call's worked example
+    (dt.date(2026, 10, 1), 0.5, 5_500),     # 50 % deductible from 2026-10-01
+    (dt.date(2029, 9, 30), 0.5, 5_500),
+    (dt.date(2029, 10, 1), 0.0, 11_000),    # the transitional measure has ended
+])
+def test_transitional_deduction_by_transaction_date(check: Callable, base: Callable, when: dt.date, share: float,
+                                                    expected: int) -> None:
+    data = base(INDIA)
+    data["tax_items"][0].update(transaction_amount=110_000, transaction_date=when)
+    line(data, "消費税").update(unit_price=expected)
+    report = check(INDIA, data)
+    item = report.submission["tax_items"][0]
+    assert item["deduction_rate"] == share
+    assert item["tax_equivalent"] == expected
+    assert "tax.total-mismatch" not in codes(report)
