@@ -40,7 +40,6 @@ def _rejected(path: str, exc: Exception) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipeline.annotate import write_annotated
     from pipeline.report_text import render_report
     from pipeline.safety import WorkbookRejected
     from pipeline.validate import validate_file
@@ -59,6 +58,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         print(render_report(report, show_info=not args.no_info))
     if args.annotate:
+        from pipeline.annotate import write_annotated  # openpyxl's full model: paid only when asked
+
         out = write_annotated(args.file, report, args.annotate)
         print(f"注釈付きの写しを保存しました / annotated copy written: {out}", file=sys.stderr)
     return 0 if report.valid else 1

@@ -19,6 +19,10 @@ from pipeline import schemas
 from pipeline.normalise import fold_for_match
 from pipeline.resources import packs_dir
 
+# Defined names of the hidden meta sheet every template carries (how a workbook says what it is).
+META_NAMES = {"template_id": "shinsei_template_id", "template_version": "shinsei_template_version",
+              "pack": "shinsei_pack"}
+
 
 class PackError(Exception):
     """A rule pack or form file is missing or does not match its schema."""
@@ -110,9 +114,19 @@ class Pack:
             index[name] = keys
         return index
 
+    @cached_property
+    def _choice_memo(self) -> dict[tuple[str, str], Choice | None]:
+        return {}
+
     def choice(self, list_name: str, text: str) -> Choice | None:
         """The list entry a cell's text means (code, Japanese, English, label or alias), or None."""
-        return self._choice_index.get(list_name, {}).get(fold_for_match(text))
+        key = (list_name, text)
+        memo = self._choice_memo
+        if key not in memo:
+            if len(memo) > 50_000:
+                memo.clear()
+            memo[key] = self._choice_index.get(list_name, {}).get(fold_for_match(text))
+        return memo[key]
 
     def choice_by_code(self, list_name: str, code: str) -> Choice | None:
         for ch in self.lists.get(list_name, []):

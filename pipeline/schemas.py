@@ -11,7 +11,6 @@ import json
 from functools import cache
 from typing import Any
 
-import jsonschema
 import jsonschema_rs
 
 from pipeline.resources import schemas_dir
@@ -30,7 +29,9 @@ def fast_validator(name: str) -> Any:
 
 
 @cache
-def _slow_validator(name: str) -> jsonschema.protocols.Validator:
+def _slow_validator(name: str) -> Any:
+    import jsonschema  # only when a document fails: it costs ~50 ms to import
+
     cls = jsonschema.validators.validator_for(schema(name))
     return cls(schema(name), format_checker=cls.FORMAT_CHECKER)
 

@@ -51,7 +51,7 @@ class _Collector:
             location=location, actual=values.get("value"),
         ))
 
-    def value(self, raw: Any, spec: dict[str, Any], location: Location) -> Any:
+    def value(self, raw: Any, spec: dict[str, Any], location: Location, checked_by_rule: bool = False) -> Any:
         """One cell's value by its type; unreadable values become findings and None."""
         if raw is None or raw == "":
             return None
@@ -83,7 +83,7 @@ class _Collector:
                 choice = self.pack.choice(spec["list"], text)
                 if choice is not None:
                     return choice.code
-                if not _checked_by_rule(self.pack, spec["list"]):
+                if not checked_by_rule:
                     self.add("input.unknown-choice", location, {**_labels(spec), "value": text})
                 return text
         except NormaliseError as exc:
@@ -99,12 +99,10 @@ def _labels(spec: dict[str, Any]) -> dict[str, str]:
     return {"label_ja": spec["label"]["ja"], "label_en": spec["label"]["en"]}
 
 
-def _checked_by_rule(pack: Pack, list_name: str) -> bool:
-    """Lists whose unknown values a rule already reports (no second, vaguer finding)."""
-    for rule in pack.rules:
-        if rule["check"] == "allowed_values" and rule["params"].get("list") == list_name:
-            return True
-    return list_name in ("participant_categories", "roles", "countries")
+def _rule_checked_columns(pack: Pack) -> set[tuple[str, str]]:
+    """Table columns whose values a rule already judges (their unknown values get no second finding)."""
+    return {(table, rule["params"]["column"]) for rule in pack.rules if rule["check"] == "allowed_values"
+            for table in rule["params"]["tables"]}
 
 
 def _header_index(table: RawTable, spec: dict[str, Any]) -> dict[str, int]:
@@ -135,19 +133,23 @@ def _read_table(raw: RawWorkbook, spec: dict[str, Any], pack: Pack, col: _Collec
         if c["key"] not in index:
             col.add("input.missing-column", Location(sheet=table.sheet, row=table.header_row), {
                 **_labels(c), "table_ja": spec["title"]["ja"], "table_en": spec["title"]["en"]})
-    inputs = [c for c in spec["columns"] if not c.get("formula") and c["key"] in index]
+    input_idx = [index[c["key"]] for c in spec["columns"] if not c.get("formula") and c["key"] in index]
+    checked = _rule_checked_columns(pack)
+    plan = [(c, index.get(c["key"]), (spec["key"], c["key"]) in checked) for c in spec["columns"]]
     items: list[dict[str, Any]] = []
     rows: list[int] = []
     for excel_row, values in table.rows:
-        if all(_blank(values[index[c["key"]]]) for c in inputs):
+        if all(_blank(values[i]) for i in input_idx):
             continue
         item: dict[str, Any] = {}
-        for c in spec["columns"]:
-            i = index.get(c["key"])
+        for c, i, is_checked in plan:
             raw_value = values[i] if i is not None and i < len(values) else None
-            loc = Location(sheet=table.sheet, cell=f"{letters.get(c['key'], '?')}{excel_row}", row=excel_row,
-                           path=f"/{spec['key']}/{len(items)}/{c['key']}")
-            item[c["key"]] = col.value(raw_value, c, loc)
+            if raw_value is None or raw_value == "":
+                item[c["key"]] = None
+                continue
+            loc = Location(table.sheet, f"{letters.get(c['key'], '?')}{excel_row}", None, excel_row,
+                           f"/{spec['key']}/{len(items)}/{c['key']}")
+            item[c["key"]] = col.value(raw_value, c, loc, is_checked)
         items.append(item)
         rows.append(excel_row)
     source["tables"][spec["key"]] = {"sheet": table.sheet, "header_row": table.header_row,

@@ -20,11 +20,8 @@ from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline import formulas
-from pipeline.packs import Pack, load_pack, pack_ids
+from pipeline.packs import META_NAMES, Pack, load_pack, pack_ids
 from pipeline.resources import templates_dir
-
-META_NAMES = {"template_id": "shinsei_template_id", "template_version": "shinsei_template_version",
-              "pack": "shinsei_pack"}
 
 _TITLE = Font(bold=True, size=14)
 _SECTION = Font(bold=True, size=12, color="1F3864")

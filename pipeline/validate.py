@@ -12,12 +12,11 @@ from typing import Any
 
 from pipeline import schemas
 from pipeline.findings import Finding, Location, Report
-from pipeline.packs import Pack, PackError, load_pack, pack_for_template
+from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_for_template
 from pipeline.rules import run_rules, sort_findings
 from pipeline.safety import WorkbookRejected, precheck
 from pipeline.sandbox import run_isolated
 from pipeline.submission import build_submission, file_sha256
-from pipeline.template_builder import META_NAMES
 from pipeline.workbook import RawWorkbook, UnreadableWorkbook, read_workbook
 
 

@@ -34,6 +34,10 @@ class UnreadableWorkbook(WorkbookRejected):
         self.detail = detail
         Exception.__init__(self, f"{message_ja} / {message_en}" + (f" ({detail})" if detail else ""))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in the reading child process and re-raised in the parent: pickle every field.
+        return (type(self), (self.code, self.message_ja, self.message_en, self.detail))
+
 
 @dataclass(frozen=True)
 class CellRef:

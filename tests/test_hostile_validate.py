@@ -1,0 +1,88 @@
+"""Hostile and broken files through `shinsei validate`: a clear reason and exit 2, never a crash."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+CT = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+      '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+      '<Default Extension="xml" ContentType="application/xml"/>'
+      '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+      'spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" '
+      'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>')
+RELS = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+        'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+WB = ('<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+      'main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+      '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>')
+WB_RELS = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+           '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+           'relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+
+
+def sheet(cells: str) -> str:
+    return ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+            f'2006/main"><sheetData>{cells}</sheetData></worksheet>')
+
+
+def workbook(path: Path, sheet_xml: str, workbook_xml: str = WB) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", CT)
+        zf.writestr("_rels/.rels", RELS)
+        zf.writestr("xl/workbook.xml", workbook_xml)
+        zf.writestr("xl/_rels/workbook.xml.rels", WB_RELS)
+        zf.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+    return path
+
+
+def far_cell(tmp: Path) -> Path:
+    """Cells only at A1 and XFD1048576: python-calamine aborts the whole process on this file."""
+    return workbook(tmp / "far.xlsx", sheet('<row r="1"><c r="A1"><v>1</v></c></row>'
+                                            '<row r="1048576"><c r="XFD1048576"><v>2</v></c></row>'))
+
+
+def ole2(tmp: Path) -> Path:
+    path = tmp / "暗号化.xlsx"
+    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 4000)
+    return path
+
+
+def doctype(tmp: Path) -> Path:
+    laughs = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+              + WB.split("?>", 1)[1])
+    return workbook(tmp / "laughs.xlsx", sheet(""), laughs)
+
+
+def truncated(tmp: Path) -> Path:
+    good = workbook(tmp / "good.xlsx", sheet('<row r="1"><c r="A1"><v>1</v></c></row>'))
+    path = tmp / "truncated.xlsx"
+    path.write_bytes(good.read_bytes()[:300])
+    return path
+
+
+def renamed_text(tmp: Path) -> Path:
+    path = tmp / "申請書.xlsx"
+    path.write_text("氏名,金額\n山田,1000\n", encoding="utf-8")
+    return path
+
+
+def not_ours(tmp: Path) -> Path:
+    return workbook(tmp / "plain.xlsx", sheet('<row r="1"><c r="A1"><v>1</v></c></row>'))
+
+
+@pytest.mark.parametrize("make", [far_cell, ole2, doctype, truncated, renamed_text, not_ours])
+def test_cli_survives_and_explains(tmp_path: Path, make: Callable[[Path], Path]) -> None:
+    path = make(tmp_path)
+    res = subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert path.name in res.stderr
+    assert "[" in res.stderr and "/" in res.stderr   # a code, and Japanese / English
+    assert "Traceback" not in res.stderr
