@@ -16,18 +16,12 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import quote_sheetname
 from openpyxl.workbook.workbook import Workbook
 
+from pipeline.cellsafe import neutralise as safe_text
 from pipeline.findings import Finding, Report
 from pipeline.report_text import SEVERITY_LABEL, clause_text
 
 RESULT_SHEET = "検証結果"
 FILLS = {"error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}
-
-
-def safe_text(value: object) -> object:
-    """Text that a spreadsheet would run as a formula is stored as plain text (formula injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _cells(f: Finding) -> list[str]:

@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help="注釈付きの写しの出力先（既定: out/demo）/ where annotated copies go")
     d.set_defaults(func=cmd_demo)
 
+    from pipeline.ingest.cli import add_parser as add_ingest
+
+    add_ingest(sub)
     try:
         from pipeline.eligibility.cli import add_parser as add_classify
     except ImportError:

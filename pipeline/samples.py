@@ -76,3 +76,36 @@ def build_samples(folder: Path | None = None) -> list[Path]:
     return paths
 
 
+
+
+_FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田"]
+_GIVEN = ["花子", "太郎", "健", "美咲", "翔太", "陽菜", "大輔", "結衣", "蓮", "葵"]
+_UNIS = ["東都大学", "北浜工業大学", "西都大学", "南港大学", "中央科学技術大学", "湖東大学", "山手工業高等専門学校",
+         "海浜研究開発機構"]
+
+
+def synthetic_applications(n: int, seed: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
+    """``n`` varied, distinct applications (pack id, file stem, data) built from the scenario variants.
+
+    Institutions, PIs, titles and amounts vary so each is its own submission; the mistakes of
+    the variants come along, so a batch has a realistic mix of clean and faulty files.
+    """
+    import random
+
+    rng = random.Random(seed)
+    pool = variants()
+    out = []
+    for i in range(n):
+        pack_id, name, _spec, data = pool[i % len(pool)]
+        data = copy.deepcopy(data)
+        plan = data["plan"]
+        plan["institution"] = f"{rng.choice(_UNIS)}{i // len(_UNIS) or ''}"
+        plan["pi_name"] = f"{rng.choice(_FAMILY)} {rng.choice(_GIVEN)}{i}"
+        plan["title_ja"] = f"{plan['title_ja']}（{i}）"
+        for row in data.get("budget", []):
+            if isinstance(row.get("quantity"), int) and row["quantity"] > 2 and rng.random() < 0.3:
+                row["quantity"] -= 1
+        for person in data.get("participants", []):
+            person["name"] = f"{person['name']} {i}"
+        out.append((pack_id, f"{i:05d}-{pack_id}-{name}", data))
+    return out

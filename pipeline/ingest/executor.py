@@ -1,0 +1,38 @@
+"""How tasks are run: an interface, so a distributed engine can be plugged in without touching the pipeline.
+
+An executor takes a picklable function and a list of argument tuples and yields
+(index, result or exception) as tasks finish. A task whose worker dies yields a
+WorkbookRejected for that task only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from pipeline.sandbox import IsolatedPool
+
+
+class Executor(Protocol):
+    def map_unordered(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]: ...
+
+
+class LocalProcessExecutor:
+    """Isolated worker processes on this machine (memory and time limits per file)."""
+
+    def __init__(self, workers: int, *, timeout: float = 60.0, memory_bytes: int = 2 * 1024**3) -> None:
+        self.pool = IsolatedPool(workers=workers, timeout=timeout, memory_bytes=memory_bytes)
+
+    def map_unordered(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+        yield from self.pool.imap_unordered(fn, tasks)
+
+
+class InlineExecutor:
+    """In this process, one after another: for trusted files and debugging (no isolation)."""
+
+    def map_unordered(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+        for i, args in enumerate(tasks):
+            try:
+                yield i, fn(*args)
+            except Exception as exc:
+                yield i, exc

@@ -1,0 +1,138 @@
+"""The ingest job: discover -> register -> process in isolated workers -> store -> cross-check -> review.
+
+Nothing lost, nothing doubled: files are known by content hash; every file's JSON is written
+atomically and its rows in one transaction; a killed run is resumed by running it again, and
+the outputs are rebuilt from the database at the end of every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.ingest.crosscheck import concentration, run_cross_checks
+from pipeline.ingest.executor import Executor, LocalProcessExecutor
+from pipeline.ingest.progress import Progress
+from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
+from pipeline.ingest.sources import Skipped, discover
+from pipeline.ingest.store import Store, default_url
+from pipeline.ingest.worker import process_file
+from pipeline.safety import WorkbookRejected
+
+
+@dataclass
+class IngestSummary:
+    run_id: int
+    files_seen: int
+    processed: int
+    already_known: int
+    quarantined: int
+    submissions: int
+    cross_findings: int
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    out_dir: str = ""
+    database: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["skipped"] = [s.__dict__ for s in self.skipped]
+        return d
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename): a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _reason(exc: BaseException) -> tuple[str, str, str]:
+    if isinstance(exc, WorkbookRejected):
+        return exc.code, exc.message_ja, exc.message_en
+    return ("internal-error", f"処理中にエラーが発生しました: {type(exc).__name__}",
+            f"the engine failed on this file: {type(exc).__name__}: {exc}")
+
+
+def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None = None, workers: int | None = None,
+           executor: Executor | None = None, progress: bool = True) -> IngestSummary:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(db_url or default_url(out))
+    try:
+        run_id = store.start_run([str(s) for s in sources])
+        found, skipped = discover(list(sources), out / "staging")
+        todo = store.register(found, run_id)
+        by_sha = {}
+        for f in found:
+            by_sha.setdefault(f.sha256, f)
+        tasks = sorted(todo & set(by_sha))
+        bar = Progress(len(tasks), enabled=progress)
+        ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
+        quarantined = 0
+        for index, result in ex.map_unordered(process_file, [(str(by_sha[s].path), s) for s in tasks]):
+            sha = tasks[index]
+            if isinstance(result, BaseException):
+                code, ja, en = _reason(result)
+                store.record_quarantine(sha, code, ja, en)
+                quarantined += 1
+                bar.advance(quarantined=True)
+                continue
+            submission = result.pop("submission")
+            submission["source"]["file"] = by_sha[sha].name
+            result["file"] = by_sha[sha].name
+            result["submission"] = submission
+            write_json(out / "submissions" / f"{sha}.json", submission)
+            write_json(out / "findings" / f"{sha}.json", {k: v for k, v in result.items() if k != "submission"})
+            store.record_ok(sha, result)
+            bar.advance()
+        bar.close()
+        store.assign_versions()
+        docs, reports = _latest_documents(store, out)
+        cross = run_cross_checks(docs)
+        store.replace_cross_findings(cross)
+        _write_outputs(out, store, docs, reports, cross)
+        total_quarantined = len(store.quarantined())
+        store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
+        return IngestSummary(run_id=run_id, files_seen=len(found), processed=len(tasks) - quarantined,
+                             already_known=len(found) - len(tasks), quarantined=total_quarantined,
+                             submissions=len(docs), cross_findings=len(cross), skipped=skipped,
+                             seconds=bar.seconds, out_dir=str(out), database=store.url)
+    finally:
+        store.close()
+
+
+def _latest_documents(store: Store, out: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    docs, reports = [], {}
+    for row in store.latest():
+        sha = row["latest_sha256"]
+        submission = _read_json(out / "submissions" / f"{sha}.json")
+        reports[sha] = _read_json(out / "findings" / f"{sha}.json")
+        docs.append({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
+                     "versions": row["versions"], "submission": submission})
+    return docs, reports
+
+
+def _write_outputs(out: Path, store: Store, docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
+                   cross: list[dict[str, Any]]) -> None:
+    quarantine = store.quarantined()
+    write_json(out / "quarantine.json", quarantine)
+    write_json(out / "crosscheck.json", cross)
+    conc = concentration(docs)
+    tables = {"summary": summary_rows(docs, reports), "items": item_rows(docs, reports),
+              "findings": finding_rows(docs, reports), "cross_checks": cross_rows(cross),
+              "quarantine": quarantine, **{f"by_{k}": v for k, v in conc.items()}}
+    write_review(out / "review.xlsx", tables["summary"], tables["items"], tables["findings"],
+                 tables["cross_checks"], conc, quarantine)
+    write_exports(out / "exports", tables)

@@ -1,0 +1,198 @@
+"""Database access of the ingest: one transaction per file, deterministic keys, SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+
+from pipeline import __version__
+from pipeline.ingest import tables as t
+from pipeline.ingest.migrate import upgrade
+from pipeline.ingest.sources import SourceFile
+from pipeline.normalise import fold_for_match
+
+
+def default_url(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / 'shinsei.db').resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    return engine
+
+
+def submission_key(sub: dict[str, Any]) -> str:
+    """Identity of an application across versions: programme, institution, PI, and title or invitee."""
+    plan = sub.get("plan") or {}
+    invitees = [p.get("name") or "" for p in sub.get("participants") or [] if p.get("role") == "invitee"]
+    parts = [sub["program"], plan.get("institution") or "", plan.get("pi_name") or "",
+             (invitees[0] if invitees else plan.get("title_ja") or "")]
+    return hashlib.sha256("|".join(fold_for_match(str(p)) for p in parts).encode()).hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        upgrade(self.engine)
+
+    # -- runs ------------------------------------------------------------------------------------
+    def start_run(self, sources: list[str]) -> int:
+        with self.engine.begin() as conn:
+            res = conn.execute(insert(t.runs).values(started_at=_now(), status="running", sources=sources,
+                                                     files_seen=0, files_processed=0, files_quarantined=0,
+                                                     version=__version__))
+            return int(res.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, seen: int, processed: int, quarantined: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(
+                finished_at=_now(), status="finished", files_seen=seen, files_processed=processed,
+                files_quarantined=quarantined))
+
+    # -- files -----------------------------------------------------------------------------------
+    def register(self, found: list[SourceFile], run_id: int) -> set[str]:
+        """Record every listed file (one transaction); return the hashes still to process."""
+        with self.engine.begin() as conn:
+            known = {row.sha256: row.status for row in conn.execute(select(t.files.c.sha256, t.files.c.status))}
+            new = {}
+            for f in found:
+                if f.sha256 not in known and f.sha256 not in new:
+                    new[f.sha256] = {"sha256": f.sha256, "name": f.name, "size": f.size, "first_run": run_id,
+                                     "status": "pending"}
+            if new:
+                conn.execute(insert(t.files), list(new.values()))
+        todo = {sha for sha, status in known.items() if status == "pending"} | set(new)
+        return todo
+
+    def record_ok(self, sha: str, report: dict[str, Any]) -> None:
+        sub = report["submission"]
+        key = submission_key(sub)
+        plan = sub.get("plan") or {}
+        verdicts = _cost_verdicts(report)
+        src_rows = sub["source"]["tables"].get("budget", {})
+        with self.engine.begin() as conn:
+            for table in (t.participants, t.cost_items, t.findings):
+                conn.execute(delete(table).where(table.c.sha256 == sha))
+            exists = conn.execute(select(t.submissions.c.key).where(t.submissions.c.key == key)).first()
+            if exists is None:
+                conn.execute(insert(t.submissions).values(
+                    key=key, program=sub["program"], institution=plan.get("institution"),
+                    pi_name=plan.get("pi_name"), title=plan.get("title_ja"), latest_sha256=sha, versions=1))
+            days = _visit_days(sub)
+            people = [{"sha256": sha, "idx": i, "no": p.get("no"), "name": p.get("name"), "role": p.get("role"),
+                       "direction": p.get("direction"), "country": p.get("country"),
+                       "affiliation": p.get("affiliation"), "category": p.get("category"),
+                       "birth_date": p.get("birth_date"), "visit_days": days.get(p.get("no"))}
+                      for i, p in enumerate(sub.get("participants") or [])]
+            items = [{"sha256": sha, "idx": i, "category": b.get("category"), "subcategory": b.get("subcategory"),
+                      "description": b.get("description"), "unit_price": b.get("unit_price"),
+                      "quantity": b.get("quantity"), "amount": b.get("amount"), "fiscal_year": b.get("fiscal_year"),
+                      "verdict": verdicts.get(i, ("ok", None))[0], "reason": verdicts.get(i, ("ok", None))[1],
+                      "sheet": src_rows.get("sheet"),
+                      "row": src_rows["rows"][i] if i < len(src_rows.get("rows", [])) else None}
+                     for i, b in enumerate(sub.get("budget") or [])]
+            found = [{"sha256": sha, "idx": i, "code": f["code"], "severity": f["severity"],
+                      "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell"),
+                      "row": f["location"].get("row"), "message_ja": f["message_ja"], "message_en": f["message_en"],
+                      "clause_document": f["clause"]["document"], "clause_section": f["clause"]["section"]}
+                     for i, f in enumerate(report["findings"])]
+            for table, rows in ((t.participants, people), (t.cost_items, items), (t.findings, found)):
+                if rows:
+                    conn.execute(insert(table), rows)
+            conn.execute(update(t.files).where(t.files.c.sha256 == sha).values(
+                status="ok", program=sub["program"], submission_key=key, error_code=None, error_ja=None,
+                error_en=None))
+
+    def record_quarantine(self, sha: str, code: str, message_ja: str, message_en: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.files).where(t.files.c.sha256 == sha).values(
+                status="quarantined", error_code=code, error_ja=message_ja, error_en=message_en))
+
+    # -- after all files -------------------------------------------------------------------------
+    def assign_versions(self) -> None:
+        """Number each submission's files in the order they were first listed (run, then name)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(t.files.c.sha256, t.files.c.submission_key, t.files.c.first_run,
+                                       t.files.c.name).where(t.files.c.status == "ok")).all()
+            by_key: dict[str, list[Any]] = {}
+            for r in rows:
+                by_key.setdefault(r.submission_key, []).append(r)
+            for key, versions in by_key.items():
+                versions.sort(key=lambda r: (r.first_run, r.name, r.sha256))
+                for n, r in enumerate(versions, start=1):
+                    conn.execute(update(t.files).where(t.files.c.sha256 == r.sha256).values(version=n))
+                conn.execute(update(t.submissions).where(t.submissions.c.key == key).values(
+                    latest_sha256=versions[-1].sha256, versions=len(versions)))
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The latest version of every submission: key, program, file hash and name."""
+        q = (select(t.submissions.c.key, t.submissions.c.program, t.submissions.c.latest_sha256,
+                    t.submissions.c.versions, t.files.c.name)
+             .join(t.files, t.files.c.sha256 == t.submissions.c.latest_sha256)
+             .order_by(t.submissions.c.program, t.files.c.name))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def replace_cross_findings(self, rows: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.cross_findings))
+            if rows:
+                conn.execute(insert(t.cross_findings), rows)
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        q = (select(t.files.c.name, t.files.c.sha256, t.files.c.size, t.files.c.error_code, t.files.c.error_ja,
+                    t.files.c.error_en).where(t.files.c.status == "quarantined").order_by(t.files.c.name))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every content table, sorted: what two runs over the same files must agree on."""
+        out = {}
+        with self.engine.connect() as conn:
+            for name in t.CONTENT_TABLES:
+                table = t.metadata.tables[name]
+                rows = conn.execute(select(table)).all()
+                out[name] = sorted((tuple(r) for r in rows), key=repr)
+        return out
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _cost_verdicts(report: dict[str, Any]) -> dict[int, tuple[str, str | None]]:
+    out: dict[int, tuple[str, str | None]] = {}
+    for f in report["findings"]:
+        if not f["code"].startswith("cost.") or not isinstance(f.get("actual"), dict):
+            continue
+        path = f["location"].get("path", "")
+        parts = path.split("/")
+        if len(parts) >= 3 and parts[1] == "budget" and parts[2].isdigit():
+            out[int(parts[2])] = (f["actual"]["verdict"], f["actual"].get("reason"))
+    return out
+
+
+def _visit_days(sub: dict[str, Any]) -> dict[int, int]:
+    days: dict[int, int] = {}
+    for v in sub.get("visits") or []:
+        if v.get("participant_no") is not None and (v.get("days") or 0) > 0:
+            days[v["participant_no"]] = days.get(v["participant_no"], 0) + v["days"]
+    return days
