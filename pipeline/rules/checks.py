@@ -429,7 +429,7 @@ def required_fields(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
 def cost_eligibility(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
     from pipeline.eligibility import load_classifier
 
-    clf = load_classifier(ctx.pack.data)
+    clf = load_classifier(ctx.pack)
     for i, it in enumerate(ctx.items("budget")):
         res = clf.classify(category=it.get("category"), description=it.get("description"),
                            unit_price=it.get("unit_price"), quantity=it.get("quantity"))

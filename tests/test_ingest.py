@@ -1,0 +1,290 @@
+"""Bulk ingest on real files: idempotence, kill -9 and resume, quarantine, versions, cross-checks, review.
+
+Runs against SQLite, and against PostgreSQL when SHINSEI_TEST_PG_URL is set (.ci/run sets it
+where a local server answers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import create_engine, text
+
+from pipeline.fill import fill_template
+from pipeline.ingest.executor import InlineExecutor
+from pipeline.ingest.run import ingest
+from pipeline.ingest.store import Store
+from pipeline.samples import synthetic_applications
+from tests.conftest import soffice
+from tests.test_hostile_validate import far_cell, ole2
+
+PG = os.environ.get("SHINSEI_TEST_PG_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """None (SQLite in the output folder) or a fresh PostgreSQL schema, dropped afterwards."""
+    if request.param == "sqlite":
+        yield None
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 12 distinct filled workbooks (clean and faulty) written by the templates."""
+    folder = tmp_path_factory.mktemp("batch")
+    for pack_id, stem, data in synthetic_applications(12, seed=1):
+        fill_template(pack_id, data, folder / f"{stem}.xlsx")
+    return folder
+
+
+def outputs(out: Path) -> dict[str, str]:
+    """Every output file and its hash, except the database files themselves."""
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+            if p.is_file() and not p.name.startswith("shinsei.db")}
+
+
+def dump(out: Path, db_url: str | None) -> dict[str, Any]:
+    store = Store(db_url or f"sqlite:///{out / 'shinsei.db'}")
+    try:
+        return store.dump()
+    finally:
+        store.close()
+
+
+def test_ingest_twice_changes_nothing(batch: Path, tmp_path: Path, db_url: str | None) -> None:
+    out = tmp_path / "out"
+    first = ingest([batch], out, db_url=db_url, workers=2, progress=False)
+    assert first.files_seen == 12 and first.processed == 12 and first.quarantined == 0
+    assert first.submissions == 12
+    before_db, before_files = dump(out, db_url), outputs(out)
+    second = ingest([batch], out, db_url=db_url, workers=2, progress=False)
+    assert second.processed == 0 and second.already_known == 12
+    assert dump(out, db_url) == before_db
+    assert outputs(out) == before_files
+    for sha_json in (out / "submissions").glob("*.json"):
+        from pipeline import schemas
+        assert schemas.errors("submission", json.loads(sha_json.read_text(encoding="utf-8"))) == []
+
+
+def _run_cli(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", *args, "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("kill_after", [0, 3, 9])
+def test_kill_9_and_resume_equals_uninterrupted(batch: Path, tmp_path: Path, db_url: str | None,
+                                                kill_after: int) -> None:
+    reference = tmp_path / "reference"
+    ref_db = None
+    if db_url is not None:
+        pytest.skip("the uninterrupted reference needs a second schema; PostgreSQL covered by the idempotence test") \
+            if kill_after else None
+    ingest([batch], reference, db_url=ref_db, workers=1, progress=False)
+
+    out = tmp_path / "killed"
+    args = [str(batch), "--out", str(out), "--workers", "1"] + (["--db", db_url] if db_url else [])
+    proc = _run_cli(args)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = len(list((out / "findings").glob("*.json"))) if (out / "findings").exists() else 0
+        if done >= kill_after and (kill_after or (out / "shinsei.db").exists() or db_url):
+            break
+        time.sleep(0.01)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for child in _children_of(proc.pid):
+        os.kill(child, signal.SIGKILL)
+    resumed = _run_cli(args)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read().decode() if resumed.stderr else ""
+    assert outputs(out) == outputs(reference)
+    if db_url is None:
+        assert dump(out, None) == dump(reference, None)
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return []
+    return [int(x) for x in out.split()]
+
+
+def test_quarantine_never_stops_the_batch(batch: Path, tmp_path: Path, db_url: str | None) -> None:
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for p in sorted(batch.glob("*.xlsx"))[:3]:
+        (mixed / p.name).write_bytes(p.read_bytes())
+    ole2(mixed)                                              # encrypted / legacy
+    (mixed / "old-format.xlsx").write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"xls" * 900)  # .xls renamed
+    (mixed / "corrupt.xlsx").write_bytes(b"PK\x03\x04" + os.urandom(2000))
+    far_cell(mixed)                                          # would abort python-calamine
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "他の様式"
+    wb.save(mixed / "unknown-template.xlsx")
+    out = tmp_path / "out"
+    summary = ingest([mixed], out, db_url=db_url, workers=2, progress=False)
+    assert summary.processed == 3
+    assert summary.quarantined == 5
+    reasons = {q["name"].split("/")[-1]: q["error_code"] for q in json.loads((out / "quarantine.json").read_text())}
+    assert reasons["暗号化.xlsx"] == "encrypted-or-xls" and reasons["old-format.xlsx"] == "encrypted-or-xls"
+    assert reasons["corrupt.xlsx"] in ("corrupt-zip", "not-a-workbook")
+    assert reasons["far.xlsx"] in ("sheet-too-large", "worker-crashed")
+    assert reasons["unknown-template.xlsx"] == "unknown-template"
+    review = openpyxl.load_workbook(out / "review.xlsx", read_only=True)
+    assert review["Quarantine"].max_row == 6
+
+
+def test_cli_exit_code_and_summary(batch: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "pipeline.cli", "ingest", str(batch), "--out", str(out), "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["files_seen"] == 12 and summary["quarantined"] == 0
+
+
+def test_zip_archives_with_japanese_names(tmp_path: Path, make_workbook: Callable, base: Callable) -> None:
+    wb_path = make_workbook("nexus-ytec-youth-2025", base("nexus-ytec-youth-2025"))
+    data = wb_path.read_bytes()
+    name = "2025年度若手人材交流プログラム申請_交流計画書（東都大学）.xlsx"
+    utf8 = tmp_path / "utf8.zip"
+    with zipfile.ZipFile(utf8, "w") as zf:
+        zf.writestr(name, data)
+    legacy = tmp_path / "cp932.zip"        # as written by Windows tools: cp932 bytes, no UTF-8 flag
+    with zipfile.ZipFile(legacy, "w") as zf:
+        zf.writestr(_Cp932Info(name), data)
+    out = tmp_path / "out"
+    summary = ingest([utf8, legacy], out, executor=InlineExecutor(), progress=False)
+    assert summary.files_seen == 2 and summary.processed == 1 and summary.already_known == 1  # same content
+    stored = Store(f"sqlite:///{out / 'shinsei.db'}")
+    try:
+        names = [f[1] for f in stored.dump()["files"]]
+    finally:
+        stored.close()
+    assert names == [f"cp932.zip/{name}"] or names == [f"utf8.zip/{name}"]
+
+
+class _Cp932Info(zipfile.ZipInfo):
+    """A member name stored as cp932 bytes without the UTF-8 flag, as Windows archivers write it."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
+        return self.filename.encode("cp932"), self.flag_bits & ~0x800
+
+
+def test_changed_file_is_a_new_version(tmp_path: Path, base: Callable) -> None:
+    data = base("nexus-ytec-youth-2025")
+    first = tmp_path / "in1"
+    fill_template("nexus-ytec-youth-2025", data, first / "plan.xlsx")
+    out = tmp_path / "out"
+    ingest([first], out, executor=InlineExecutor(), progress=False)
+    data["totals"]["overhead"] = 500_000
+    second = tmp_path / "in2"
+    fill_template("nexus-ytec-youth-2025", data, second / "plan-revised.xlsx")
+    summary = ingest([second], out, executor=InlineExecutor(), progress=False)
+    assert summary.submissions == 1
+    review = openpyxl.load_workbook(out / "review.xlsx", read_only=True)
+    rows = list(review["Summary"].iter_rows(values_only=True))
+    header = rows[0]
+    assert len(rows) == 2
+    assert rows[1][header.index("一般管理費 Overhead")] == 500_000
+    assert rows[1][header.index("版 Versions")] == 2
+
+
+def test_cross_checks(tmp_path: Path, base: Callable) -> None:
+    folder = tmp_path / "in"
+    youth = base("nexus-ytec-youth-2025")
+    fill_template("nexus-ytec-youth-2025", youth, folder / "a.xlsx")
+    second = base("nexus-ytec-youth-2025")
+    second["plan"]["title_ja"] = "別の交流計画"            # same PI, same course, another plan
+    second["participants"] = second["participants"][:1]
+    second["participants"][0]["name"] = "Somebody Else"
+    second["visits"] = [v for v in second["visits"] if v["participant_no"] == 1]
+    fill_template("nexus-ytec-youth-2025", second, folder / "b.xlsx")
+    instr = base("nexus-ytec-instructor-2025")
+    instr["participants"][0].update(name=youth["participants"][2]["name"],
+                                    birth_date=youth["participants"][2]["birth_date"])
+    fill_template("nexus-ytec-instructor-2025", instr, folder / "c.xlsx")
+    india1 = base("india-circulation-2025")
+    fill_template("india-circulation-2025", india1, folder / "d.xlsx")
+    india2 = base("india-circulation-2025")
+    india2["plan"]["pi_name"] = "別の 教員"
+    fill_template("india-circulation-2025", india2, folder / "e.xlsx")
+    out = tmp_path / "out"
+    ingest([folder], out, executor=InlineExecutor(), progress=False)
+    cross = json.loads((out / "crosscheck.json").read_text(encoding="utf-8"))
+    codes = {c["code"]: c for c in cross}
+    assert set(codes) >= {"cross.same-pi-same-course", "cross.same-person-both-courses", "cross.same-invitee",
+                          "cross.overlapping-stays"}
+    assert sorted(codes["cross.same-pi-same-course"]["files"]) == ["in/a.xlsx", "in/b.xlsx"]
+    assert sorted(codes["cross.same-person-both-courses"]["files"]) == ["in/a.xlsx", "in/c.xlsx"]
+    assert codes["cross.same-invitee"]["clause_section"].startswith("1.5(1)")
+    assert codes["cross.same-pi-same-course"]["clause_section"].startswith("3.(3)")
+
+
+def test_review_workbook_totals_and_formula_safety(tmp_path: Path, base: Callable, batch: Path) -> None:
+    folder = tmp_path / "in"
+    data = base("nexus-ytec-youth-2025")
+    data["budget"].append({"category": "IV その他", "description": "=HYPERLINK(\"http://evil\",\"click\")",
+                           "unit_price": 1000, "quantity": 1})
+    data["plan"]["institution"] = "@SUM(1+1)大学"
+    fill_template("nexus-ytec-youth-2025", data, folder / "evil.xlsx")
+    for p in sorted(batch.glob("*.xlsx"))[:4]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    out = tmp_path / "out"
+    ingest([folder], out, executor=InlineExecutor(), progress=False)
+    review = openpyxl.load_workbook(out / "review.xlsx")
+    for ws in review.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                assert not (isinstance(c.value, str) and c.value[:1] in "=+-@"), (ws.title, c.coordinate, c.value)
+                assert c.data_type != "f", (ws.title, c.coordinate)
+    summary = list(review["Summary"].iter_rows(values_only=True))
+    header = summary[0]
+    totals = {r[header.index("ファイル File")]: r[header.index("総額 Total")] for r in summary[1:]}
+    for sha_json in (out / "submissions").glob("*.json"):
+        sub = json.loads(sha_json.read_text(encoding="utf-8"))
+        assert totals[sub["source"]["file"]] == sum(b["amount"] for b in sub["budget"]) + sub["totals"]["overhead"]
+    items = list(review["Items"].iter_rows(values_only=True))
+    assert len(items) - 1 == sum(len(json.loads(p.read_text(encoding="utf-8"))["budget"])
+                                 for p in (out / "submissions").glob("*.json"))
+    csv_text = (out / "exports" / "items.csv").read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in csv_text and ",=HYPERLINK" not in csv_text
+    assert (out / "exports" / "items.parquet").is_file()
+
+
+@pytest.mark.skipif(soffice() is None, reason="LibreOffice is not installed")
+def test_review_opens_in_libreoffice(batch: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    ingest([batch], out, workers=2, progress=False)
+    res = subprocess.run([soffice(), f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless",
+                          "--convert-to", "pdf", "--outdir", str(tmp_path / "pdf"), str(out / "review.xlsx")],
+                         capture_output=True, text=True, timeout=180)
+    pdf = tmp_path / "pdf" / "review.pdf"
+    assert res.returncode == 0 and pdf.is_file() and pdf.stat().st_size > 1000, res.stderr
+    assert "repair" not in (res.stdout + res.stderr).lower()
