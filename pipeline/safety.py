@@ -112,11 +112,19 @@ def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -
                 raise _reject("not-a-workbook", "Excelブックの構造がありません（xl/workbook.xml がない）",
                               "the file is a zip but not an Excel workbook (no xl/workbook.xml)")
             for info in infos:
-                if info.filename.endswith((".xml", ".rels", ".vml")):
+                if _parsed(info.filename):
                     _check_xml_member(zf, info, limits)
     except zipfile.BadZipFile as exc:
         raise _reject("corrupt-zip", "ファイルが壊れています（zipとして読めません）",
                       "the file is damaged (not a readable zip)", str(exc)) from exc
+
+
+def _parsed(name: str) -> bool:
+    """Members whose XML a DTD-processing parser reads (ElementTree: workbook.xml; openpyxl: sheets,
+    strings, styles). python-calamine's quick-xml never expands entities; themes and document
+    properties are never parsed as XML at all."""
+    return name.endswith(".xml") and not name.startswith("xl/worksheets/_rels/") and name.startswith(
+        ("xl/workbook.xml", "xl/worksheets/", "xl/sharedStrings", "xl/styles", "[Content_Types]"))
 
 
 def _check_directory(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
@@ -143,7 +151,7 @@ def _check_directory(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
 
 def _check_xml_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
     with zf.open(info) as fh:
-        first = fh.read(4096)
+        first = fh.read(2048)
         text = _decoded_head(first).lower()
         if any(marker in text for marker in _DOCTYPE):
             raise _reject("xml-doctype", "ブックにDOCTYPE/ENTITY宣言が含まれています（安全のため読みません）",

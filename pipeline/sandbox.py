@@ -164,25 +164,28 @@ class IsolatedPool:
                 deadline = min(w.started + self.timeout for w in busy)
                 ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))
                 for w in busy:
+                    outcome: tuple[int, Any] | None = None
                     if w.conn in ready:
                         try:
                             index, status, value = w.conn.recv()
                         except (EOFError, OSError, pickle.UnpicklingError):
                             index = w.task
                             w.proc.join(1)
-                            yield index, _died(w.proc.exitcode, self.memory_bytes)
+                            outcome = (index, _died(w.proc.exitcode, self.memory_bytes))
                             self._replace(w)
                         else:
-                            yield index, value if status in ("ok", "error") else _memory()
+                            outcome = (index, value if status in ("ok", "error") else _memory())
                             w.task = None
                     elif time.monotonic() >= w.started + self.timeout:
                         index = w.task
                         w.proc.kill()
                         w.proc.join()
-                        yield index, _timeout(self.timeout)
+                        outcome = (index, _timeout(self.timeout))
                         self._replace(w)
                     if w.task is None:
-                        self._feed(w, fn, pending)
+                        self._feed(w, fn, pending)   # keep the worker busy while the caller handles the result
+                    if outcome is not None:
+                        yield outcome
         finally:
             self.close()
 

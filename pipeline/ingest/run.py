@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from pipeline.ingest.progress import Progress
 from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
 from pipeline.ingest.sources import Skipped, discover
 from pipeline.ingest.store import Store, default_url
-from pipeline.ingest.worker import process_file
+from pipeline.ingest.worker import process_file, write_json
 from pipeline.safety import WorkbookRejected
 
 
@@ -42,15 +41,6 @@ class IngestSummary:
         d = dict(self.__dict__)
         d["skipped"] = [s.__dict__ for s in self.skipped]
         return d
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename): a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> Any:
@@ -81,7 +71,8 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
         bar = Progress(len(tasks), enabled=progress)
         ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
         quarantined = 0
-        for index, result in ex.map_unordered(process_file, [(str(by_sha[s].path), s) for s in tasks]):
+        jobs = [(str(by_sha[s].path), s, by_sha[s].name, str(out)) for s in tasks]
+        for index, result in ex.map_unordered(process_file, jobs):
             sha = tasks[index]
             if isinstance(result, BaseException):
                 code, ja, en = _reason(result)
@@ -89,12 +80,6 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
                 quarantined += 1
                 bar.advance(quarantined=True)
                 continue
-            submission = result.pop("submission")
-            submission["source"]["file"] = by_sha[sha].name
-            result["file"] = by_sha[sha].name
-            result["submission"] = submission
-            write_json(out / "submissions" / f"{sha}.json", submission)
-            write_json(out / "findings" / f"{sha}.json", {k: v for k, v in result.items() if k != "submission"})
             store.record_ok(sha, result)
             bar.advance()
         bar.close()

@@ -1,0 +1,91 @@
+"""Benchmark the bulk ingest end to end against a plain python-calamine read of the same files.
+
+    python benchmarks/ingest.py --n 1000 [--workers N] [--libreoffice 50] [--keep DIR]
+
+Generates N varied filled workbooks from the sample scenarios (a share of them re-saved by
+LibreOffice when it is installed), then measures in the same run:
+  baseline: python-calamine reading every sheet and table of every file, one process;
+  ingest:   read, normalise, validate, classify, write JSON, write the database, review.xlsx.
+Prints files/s per core and the ratio ingest/baseline (both per core). Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import python_calamine
+
+from pipeline.fill import fill_template
+from pipeline.ingest.run import ingest
+from pipeline.samples import synthetic_applications
+
+
+def generate(folder: Path, n: int, libreoffice: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for pack_id, stem, data in synthetic_applications(n, seed=7):
+        path = folder / f"{stem}.xlsx"
+        if not path.exists():
+            fill_template(pack_id, data, path)
+        paths.append(path)
+    soffice = shutil.which("soffice")
+    if soffice and libreoffice:
+        chosen = [p for p in paths[:: max(1, n // libreoffice)]][:libreoffice]
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([soffice, f"-env:UserInstallation=file://{tmp}/profile", "--headless", "--convert-to",
+                            "xlsx:Calc MS Excel 2007 XML", "--outdir", f"{tmp}/lo", *map(str, chosen)],
+                           check=True, capture_output=True, timeout=1800)
+            for p in chosen:
+                shutil.move(f"{tmp}/lo/{p.name}", folder / f"{p.stem}-libreoffice.xlsx")
+                p.unlink()
+        paths = sorted(folder.glob("*.xlsx"))
+    return paths
+
+
+def calamine_read(paths: list[Path]) -> float:
+    start = time.perf_counter()
+    for p in paths:
+        book = python_calamine.CalamineWorkbook.from_path(str(p), load_tables=True)
+        for name in book.sheet_names:
+            book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        for t in book.table_names:
+            book.get_table_by_name(t).to_python()
+        book.close()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--libreoffice", type=int, default=50, help="how many files to re-save with LibreOffice")
+    ap.add_argument("--keep", help="keep generated files here (re-used on the next run)")
+    args = ap.parse_args()
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="shinsei-bench-"))
+    t = time.perf_counter()
+    paths = generate(work / "in", args.n, args.libreoffice)
+    print(f"{len(paths)} workbooks ready in {time.perf_counter() - t:.1f} s ({work / 'in'})")
+    calamine_read(paths[:20])  # warm the page cache and imports
+    base = calamine_read(paths)
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    summary = ingest([work / "in"], out, workers=args.workers, progress=False)
+    took = summary.seconds
+    per_core = len(paths) / took / args.workers
+    base_rate = len(paths) / base
+    print(f"baseline python-calamine read: {base:.2f} s, {base_rate:,.0f} files/s on one core")
+    print(f"ingest ({args.workers} workers): {took:.2f} s, {len(paths) / took:,.0f} files/s, "
+          f"{per_core:,.0f} files/s per core; quarantined {summary.quarantined}, submissions {summary.submissions}")
+    print(f"ratio ingest/baseline per core: {(took * args.workers) / base:.2f}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
