@@ -1,29 +1,62 @@
 """Cheap checks on an untrusted workbook before any parser sees it.
 
-A few KB can kill a reader: cells at A1 and XFD1048576 or a shared-strings count of 2^32-1
-make python-calamine abort the process; a styles bomb costs openpyxl minutes and gigabytes;
-DOCTYPE/ENTITY declarations invite entity expansion. This module reads only the zip's
-directory and the first bytes of a few members (well under a millisecond for a normal file).
+A few KB can kill a reader: cells at A1 and XFD1048576, or a shared-strings count of 2^32-1,
+make python-calamine abort the whole process (a Rust allocation failure no try/except catches);
+a styles bomb costs openpyxl minutes and gigabytes; DOCTYPE/ENTITY declarations invite entity
+expansion. ``precheck`` refuses such files from the zip directory plus one streaming pass over
+each member (zlib and a few precompiled regexes; at most a few MB held at a time).
+
+It does not trust the zip: sizes and CRCs in the directory are verified against the data
+(a lying header is how zip bombs pass size checks), and members are judged by their content,
+not by their names (a part can be renamed and still be read as a sheet). Parsing still belongs
+in pipeline.sandbox: this check is the cheap first line, not the only one.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 import re
+import struct
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from functools import lru_cache
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "WorkbookRejected", "precheck"]
 
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
-_WIDE_REF = re.compile(rb' r="([A-Z]{3})[0-9]')  # only three-letter columns (AAA = 703 on) can pass the limit
-_ROW_REF = re.compile(rb'<(?:\w+:)?row [^>]*?r="([0-9]{1,7})"')
-_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s[^>]*?ref="[A-Z]{0,3}[0-9]{0,7}:?([A-Z]{1,3})([0-9]{1,7})"')
-_SST_COUNT = re.compile(rb'(?:count|uniqueCount)="([0-9]+)"')
-_DOCTYPE = ("<!doctype", "<!entity")
+_IN_STEP = 1 << 18   # compressed bytes handed to zlib at a time (unconsumed_tail copies stay small)
+_OUT_STEP = 1 << 20  # decompressed bytes produced at a time: what bounds memory while scanning
+_HEAD = 4096         # bytes of each member inspected for XML prolog, encoding and DOCTYPE
+_MAX_RUN = 4 << 20   # an XML part with a tag or text longer than this without "<" is not a workbook's
+_KEEP = 1 << 16      # tail kept across chunks of a non-XML member
+_RATIO_FLOOR = 1 << 20  # the compression ratio is judged only for members larger than this
+
+# A tag, quote-aware as quick-xml's tokenizer is: its qualified name and its raw attributes.
+_TAG = re.compile(rb"""<([^\s/>"'<]+)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+# Tags of the positional emulation (a cell without r= takes its place from its neighbours).
+_CELL_OR_ROW = re.compile(rb"""<(/?)(?:[^\s/>"'<:]+:)?(c|row)(?=[\s/>])((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+_ROWCOL = re.compile(rb"\s*([A-Za-z]*)\s*([0-9]*)")
+_DIGITS = re.compile(rb"[0-9]+")
+
+_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xef\xbb\xbf", "utf-8"),
+         (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+_NO_BOM = ((b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"), (b"\x00<\x00", "utf-16-be"),
+           (b"<\x00", "utf-16-le"), (b"\x4c\x6f\xa7\x94", "cp037"))  # the last: EBCDIC "<?xm"
+_DECL_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
+_ASCII_SAFE = {"utf-8", "utf_8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1",
+               "windows-1252", "cp1252", "shift_jis", "shift-jis", "sjis", "cp932", "euc-jp"}
+_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*", re.S)
+_ROOT = re.compile(rb"""<(?:[^\s=/>"'<!?:]+:)?([^\s=/>"'<!?]+)""")
+_DOCTYPE, _ENTITY = b"<!doctype", b"<!entity"
+_SUBSET = re.compile(rb"<!doctype[^>\[]*\[")
 
 
 class WorkbookRejected(Exception):
-    """A file the engine will not parse, with a stable code and a bilingual reason."""
+    """A file the engine will not parse: a stable ``code`` and a reason in Japanese and English."""
 
     code = "rejected"
     message_ja = ""
@@ -32,18 +65,21 @@ class WorkbookRejected(Exception):
 
     def __init__(self, code: str, message_ja: str, message_en: str, detail: str = "") -> None:
         self.code, self.message_ja, self.message_en, self.detail = code, message_ja, message_en, detail
-        super().__init__(f"{message_ja} / {message_en}" + (f" ({detail})" if detail else ""))
+        super().__init__(f"{message_ja} / {message_en}")
 
     def __reduce__(self) -> tuple[object, ...]:
+        # Raised in a sandboxed child and re-raised in the parent: every field must survive pickling.
         return (type(self), (self.code, self.message_ja, self.message_en, self.detail))
 
 
 class UnsafeWorkbook(WorkbookRejected):
-    """The pre-check refused the file."""
+    """The pre-check refused the file before any parser saw it."""
 
 
 @dataclass(frozen=True)
 class Limits:
+    """What a submitted application workbook may plausibly need; far beyond it is an attack or an accident."""
+
     max_file_bytes: int = 20 * 1024**2
     max_members: int = 2000
     max_total_uncompressed: int = 200 * 1024**2
@@ -58,135 +94,501 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _column_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n
-
-
-def _decoded_head(data: bytes) -> str:
-    """The first bytes of an XML member as text, whatever its encoding (UTF-8/16/32, with or without BOM)."""
-    for bom, enc in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
-                     (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if data.startswith(bom):
-            return data[len(bom):].decode(enc, "ignore")
-    if data[:4] == b"<\x00\x00\x00":
-        return data.decode("utf-32-le", "ignore")
-    if data[:4] == b"\x00\x00\x00<":
-        return data.decode("utf-32-be", "ignore")
-    if data[:2] == b"<\x00":
-        return data.decode("utf-16-le", "ignore")
-    if data[:2] == b"\x00<":
-        return data.decode("utf-16-be", "ignore")
-    return data.decode("utf-8", "ignore")
-
-
-def _reject(code: str, ja: str, en: str, detail: str = "") -> UnsafeWorkbook:
-    return UnsafeWorkbook(code, ja, en, detail)
-
-
 def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Raise UnsafeWorkbook unless ``path`` looks like a workbook that is safe to parse."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise _reject("file-too-large", f"ファイルが大きすぎます（{size:,} バイト、上限 {limits.max_file_bytes:,}）",
-                      f"the file is too large ({size:,} bytes; limit {limits.max_file_bytes:,})")
+    """Raise UnsafeWorkbook unless ``path`` looks like a workbook that is safe to hand to a parser.
+
+    OSError (no such file, unreadable) propagates unchanged: that is not a property of the workbook.
+    """
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head.startswith(OLE2_MAGIC):
-        raise _reject("encrypted-or-xls",
-                      "暗号化されたブック、または旧形式 .xls です。パスワードを外し .xlsx で保存し直してください",
-                      "the workbook is password-protected or in the old .xls format: remove the password and "
-                      "save it as .xlsx")
-    if not head.startswith(b"PK"):
-        raise _reject("not-a-zip", "Excelブック（.xlsx/.xlsm）ではありません。Excelで開いて .xlsx で保存してください",
-                      "this is not an Excel workbook (.xlsx/.xlsm): open it in Excel and save it as .xlsx")
+        data = fh.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes:
+        raise _file_too_large(os.path.getsize(path), limits)
+    _check_magic(data)
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
-            _check_directory(infos, limits)
-            names = {i.filename for i in infos}
-            if "xl/workbook.xml" not in names:
-                raise _reject("not-a-workbook", "Excelブックの構造がありません（xl/workbook.xml がない）",
-                              "the file is a zip but not an Excel workbook (no xl/workbook.xml)")
-            for info in infos:
-                if _parsed(info.filename):
-                    _check_xml_member(zf, info, limits)
-    except zipfile.BadZipFile as exc:
-        raise _reject("corrupt-zip", "ファイルが壊れています（zipとして読めません）",
-                      "the file is damaged (not a readable zip)", str(exc)) from exc
-
-
-def _parsed(name: str) -> bool:
-    """Members whose XML a DTD-processing parser reads (ElementTree: workbook.xml; openpyxl: sheets,
-    strings, styles). python-calamine's quick-xml never expands entities; themes and document
-    properties are never parsed as XML at all."""
-    return name.endswith(".xml") and not name.startswith("xl/worksheets/_rels/") and name.startswith(
-        ("xl/workbook.xml", "xl/worksheets/", "xl/sharedStrings", "xl/styles", "[Content_Types]"))
-
-
-def _check_directory(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
-    if len(infos) > limits.max_members:
-        raise _reject("too-many-members", f"ブックの部品が多すぎます（{len(infos)}）",
-                      f"the workbook has too many parts ({len(infos)})")
+            start_dir = zf.start_dir  # type: ignore[attr-defined]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error, EOFError, OSError,
+            IndexError, KeyError, UnicodeDecodeError, NotImplementedError) as exc:
+        raise _corrupt(f"{type(exc).__name__}: {exc}") from exc
+    spans = _check_directory(data, infos, start_dir, limits)
+    view = memoryview(data)
     total = 0
+    for info, (_, start, end) in zip(infos, spans, strict=True):
+        total += _check_member(info, view[start:end], limits)
+        if total > limits.max_total_uncompressed:
+            raise _bomb(f"total expands past {limits.max_total_uncompressed:,} bytes")
+
+
+# ---- the zip as a whole -----------------------------------------------------------------------
+
+def _check_magic(data: bytes) -> None:
+    if data.startswith(OLE2_MAGIC):
+        raise UnsafeWorkbook(
+            "encrypted-or-xls",
+            "暗号化されたブック、または旧形式 .xls です。パスワードを外し .xlsx で保存し直してください",
+            "The workbook is password-protected or in the old .xls format: remove the password and save it as "
+            ".xlsx")
+    if not data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise UnsafeWorkbook(
+            "not-a-zip",
+            "Excelブック（.xlsx/.xlsm）ではありません。Excelで開き、「Excel ブック (*.xlsx)」形式で保存し直して"
+            "ください",
+            "This is not an Excel workbook (.xlsx/.xlsm): open it in Excel and save it as an Excel Workbook (*.xlsx)",
+            f"first bytes {data[:8].hex(' ')}" if data else "empty file")
+
+
+def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
+                     limits: Limits) -> list[tuple[int, int, int]]:
+    """Judge the directory's claims, and locate each member's data (which must not overlap another's)."""
+    if len(infos) > limits.max_members:
+        raise UnsafeWorkbook(
+            "too-many-members",
+            f"ブックの内部部品が多すぎます（{len(infos):,} 個、上限 {limits.max_members:,}）。"
+            "不要なシートや画像を削除して保存し直してください",
+            f"The workbook has too many internal parts ({len(infos):,}; the limit is {limits.max_members:,}): "
+            "delete unneeded sheets and images and save it again")
+    seen: set[str] = set()
+    declared = 0
+    spans = []
     for info in infos:
-        total += info.file_size
-        if info.file_size > limits.max_member_uncompressed:
-            raise _reject("zip-bomb", "展開すると大きすぎる部品があります", "a part of the workbook expands too much",
-                          f"{info.filename}: {info.file_size:,} bytes")
-        if info.file_size > 1024**2 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise _reject("zip-bomb", "圧縮率が異常な部品があります（zip爆弾の疑い）",
-                          "a part of the workbook has an abnormal compression ratio (zip bomb)",
-                          f"{info.filename}: {info.file_size:,} / {info.compress_size:,}")
-        if info.filename.endswith("styles.xml") and info.file_size > limits.max_styles_bytes:
-            raise _reject("styles-too-large", "書式情報（styles.xml）が大きすぎます",
-                          "the workbook's style part is too large", f"{info.file_size:,} bytes")
-    if total > limits.max_total_uncompressed:
-        raise _reject("zip-bomb", "展開後の合計サイズが大きすぎます", "the workbook expands to too much data",
-                      f"{total:,} bytes")
-
-
-def _check_xml_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
-    with zf.open(info) as fh:
-        first = fh.read(2048)
-        text = _decoded_head(first).lower()
-        if any(marker in text for marker in _DOCTYPE):
-            raise _reject("xml-doctype", "ブックにDOCTYPE/ENTITY宣言が含まれています（安全のため読みません）",
-                          "the workbook contains DOCTYPE/ENTITY declarations (refused for safety)", info.filename)
         name = info.filename
-        if name == "xl/sharedStrings.xml":
-            for m in _SST_COUNT.finditer(first):
-                if int(m.group(1)) > limits.max_shared_strings:
-                    raise _reject("too-many-strings", "共有文字列の数が異常です", "abnormal shared-string count",
-                                  m.group(1).decode())
-        if name.startswith("xl/worksheets/") and name.endswith(".xml"):
-            _check_sheet(fh, first, name, limits)
+        key = name.lower()  # python-calamine looks parts up case-insensitively: two spellings are ambiguous
+        if key in seen:
+            raise _corrupt(f"duplicate member {name!r}")
+        seen.add(key)
+        if info.flag_bits & 0x1:
+            raise UnsafeWorkbook(
+                "encrypted-or-xls",
+                "暗号化されたブック、または旧形式 .xls です。パスワードを外し .xlsx で保存し直してください",
+                "The workbook is password-protected or in the old .xls format: remove the password and save "
+                "it as .xlsx", f"encrypted zip member {name!r}")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _corrupt(f"{name}: compression method {info.compress_type} (Excel uses deflate)")
+        if info.file_size > limits.max_member_uncompressed:
+            raise _bomb(f"{name}: {info.file_size:,} bytes uncompressed")
+        if info.file_size > _RATIO_FLOOR and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise _bomb(f"{name}: {info.file_size:,} bytes from {info.compress_size:,} "
+                        f"(ratio over {limits.max_ratio})")
+        if key.endswith("styles.xml"):
+            _check_styles(name, info.file_size, limits)
+        declared += info.file_size
+        spans.append(_locate(data, info, start_dir))
+    if declared > limits.max_total_uncompressed:
+        raise _bomb(f"{declared:,} bytes uncompressed in all")
+    if "xl/workbook.xml" not in seen:
+        raise UnsafeWorkbook(
+            "not-a-workbook",
+            "Excelブックの形式ではありません（xl/workbook.xml がありません）。Excelで開き、.xlsx 形式で保存し直して"
+            "ください",
+            "The file is a zip archive but not an Excel workbook (no xl/workbook.xml): open it in Excel and save "
+            "it as .xlsx")
+    ordered = sorted(spans)
+    for (_, _, end), (nxt, _, _) in zip(ordered, ordered[1:], strict=False):
+        if end > nxt:  # the "overlapping files" zip bomb: many entries sharing one compressed kernel
+            raise _corrupt("members overlap")
+    return spans
 
 
-def _check_sheet(fh: object, first: bytes, name: str, limits: Limits) -> None:
-    """Largest row and column referenced anywhere in the sheet (the <dimension> can lie)."""
-    m = _DIMENSION.search(first)
-    if m:
-        _judge(_column_number(m.group(1)), int(m.group(2)), name, limits)
-    tail = b""
-    chunk = first
-    while chunk:
-        data = tail + chunk
-        rows = _ROW_REF.findall(data)
-        max_row = int(rows[-1]) if rows else 0  # rows are written in order
-        max_col = max((_column_number(c) for c in _WIDE_REF.findall(data)), default=0)
-        _judge(max_col, max_row, name, limits)
-        tail = data[-64:]
-        chunk = fh.read(1 << 20)  # type: ignore[attr-defined]
+def _locate(data: bytes, info: zipfile.ZipInfo, start_dir: int) -> tuple[int, int, int]:
+    """Local header offset, start and end of a member's data, read from its local header as readers do."""
+    off = info.header_offset
+    if off < 0 or off + 30 > len(data) or data[off:off + 4] != b"PK\x03\x04":
+        raise _corrupt(f"{info.filename}: no local header at {off}")
+    n, m = struct.unpack_from("<HH", data, off + 26)
+    raw_name = data[off + 30:off + 30 + n]
+    try:
+        local_name = raw_name.decode("utf-8" if info.flag_bits & 0x800 else "cp437")
+    except UnicodeDecodeError as exc:
+        raise _corrupt(f"{info.filename}: undecodable local name") from exc
+    if local_name != info.orig_filename:
+        raise _corrupt(f"{info.filename}: local header names {local_name!r}")
+    start = off + 30 + n + m
+    end = start + info.compress_size
+    if end > start_dir or end > len(data):
+        raise _corrupt(f"{info.filename}: data runs past the end of the archive")
+    return off, start, end
 
 
-def _judge(cols: int, rows: int, name: str, limits: Limits) -> None:
+# ---- one member -------------------------------------------------------------------------------
+
+def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits) -> int:
+    """Stream one member once: verify its true size and CRC, inspect its head, scan it for far cells."""
+    scan: _Scan | None = None
+    decoder: codecs.IncrementalDecoder | None = None
+    total = crc = 0
+    head = b""
+    for out in _inflate(raw, info.compress_type, info.filename):
+        total += len(out)
+        if total > info.file_size:
+            raise _corrupt(f"{info.filename}: expands past its declared {info.file_size:,} bytes")
+        crc = zlib.crc32(out, crc)
+        if scan is None:  # still collecting the head
+            head = head + out if head else out
+            if len(head) < _HEAD and total < info.file_size:
+                continue
+            scan, decoder = _inspect_head(info, head, total < info.file_size, limits)
+            out, head = head, b""
+        scan.feed(decoder.decode(out).encode("utf-8", "replace") if decoder else out)
+    if scan is None:  # empty, or shorter than the directory claims (caught just below)
+        scan, decoder = _inspect_head(info, head, False, limits)
+        scan.feed(decoder.decode(head).encode("utf-8", "replace") if decoder else head)
+    if total != info.file_size or crc != info.CRC:
+        raise _corrupt(f"{info.filename}: size or CRC does not match the zip directory")
+    scan.finish()
+    if scan.positional:  # cells without r=: read this member again, counting positions as calamine does
+        _emulate(info, raw, decoder is not None, limits)
+    return total
+
+
+def _inflate(raw: memoryview, method: int, name: str) -> Iterator[bytes]:
+    """The member's bytes in pieces of at most _OUT_STEP, never trusting the declared size."""
+    if method == zipfile.ZIP_STORED:
+        for i in range(0, len(raw), _OUT_STEP):
+            yield bytes(raw[i:i + _OUT_STEP])
+        return
+    d = zlib.decompressobj(-15)
+    try:
+        for i in range(0, len(raw), _IN_STEP):
+            piece: bytes | memoryview = raw[i:i + _IN_STEP]
+            while piece:
+                out = d.decompress(piece, _OUT_STEP)
+                piece = d.unconsumed_tail
+                if out:
+                    yield out
+                if d.eof:
+                    return
+        while not d.eof:  # input used up; zlib may still hold output
+            out = d.decompress(b"", _OUT_STEP)
+            if not out:
+                break
+            yield out
+    except zlib.error as exc:
+        raise _corrupt(f"{name}: {exc}") from exc
+    if not d.eof:
+        raise _corrupt(f"{name}: compressed data is truncated")
+
+
+def _inspect_head(info: zipfile.ZipInfo, head: bytes, more: bool,
+                  limits: Limits) -> tuple[_Scan, codecs.IncrementalDecoder | None]:
+    """Is the member XML, in which encoding? Refuse DOCTYPE/ENTITY (in any encoding) and oversized styles.
+
+    Returns the member's scanner, and a decoder when its bytes must be transcoded to UTF-8 to be scanned.
+    """
+    name = info.filename
+    first = head[:_HEAD]
+    encoding = "utf-8"
+    if first[:1] == b"<":  # the usual case: UTF-8 without BOM
+        text = first
+    else:
+        skip = 0
+        for bom, enc in _BOMS:
+            if first.startswith(bom):
+                encoding, skip = enc, len(bom)
+                break
+        else:
+            for start, enc in _NO_BOM:
+                if first.startswith(start):
+                    encoding = enc
+                    break
+        text = first[skip:] if encoding == "utf-8" else first[skip:].decode(encoding, "ignore").encode("utf-8")
+        if text.lstrip()[:1] != b"<":
+            return _Scan(name, limits, xml=False), None  # not XML (a picture, vbaProject.bin...): scanned raw
+    variants = [text]
+    if b"\0" in first:  # UTF-16/32 in either byte order, whatever the guess above
+        variants.append(first.replace(b"\0", b""))
+    declared = _DECL_ENCODING.match(text)
+    if declared:
+        alias = declared.group(1).decode("ascii").lower()
+        if alias not in _ASCII_SAFE and not alias.startswith(("utf-16", "utf-32", "utf16", "utf32", "ucs")):
+            try:
+                codec = codecs.lookup(alias).name
+            except LookupError:
+                codec = ""  # neither Python nor, in all likelihood, the parsers know it
+            if codec and b'<c r="A1"/>'.decode(codec, "replace") != '<c r="A1"/>':
+                encoding = codec  # not ASCII-compatible (UTF-7, EBCDIC...): scan it transcoded
+                variants.append(first.decode(codec, "ignore").encode("utf-8"))
+    for variant in variants:
+        low = variant.lower()
+        if _DOCTYPE in low or _ENTITY in low:
+            if name.lower().endswith(".svg") and _ENTITY not in low and not _SUBSET.search(low):
+                continue  # an SVG picture's standard <!DOCTYPE svg PUBLIC ...>: nothing to expand
+            raise _doctype(name)
+    prolog = _PROLOG.match(text)
+    root = _ROOT.match(text, prolog.end() if prolog else 0)
+    if root is None and (more or len(head) > _HEAD):
+        raise _doctype(name, "the XML prolog is longer than 4 KB")  # a DOCTYPE could hide past the window
+    if root is not None and root.group(1) == b"styleSheet":
+        _check_styles(name, info.file_size, limits)
+    decoder = None if encoding == "utf-8" else codecs.getincrementaldecoder(encoding)("replace")
+    return _Scan(name, limits, xml=True), decoder
+
+
+@lru_cache(maxsize=8)
+def _screens(max_cols: int, max_rows: int) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """Regexes that match only tags worth a closer look: so a normal sheet costs two regex passes.
+
+    A tag is passed over only in the form Excel writes, ``<c r="B12" s="3">`` with a reference too
+    short to break the limits and no second r= (calamine keeps the last); anything else (a cell without
+    r=, a long reference, odd spacing or quoting, a namespace prefix, <sst>, <dimension>) is a hit.
+    """
+    letters = 1  # fewest letters whose largest column (Z, ZZ, ZZZ...) exceeds max_cols
+    while sum(26**k for k in range(1, letters + 1)) <= max_cols:
+        letters += 1
+    digits = 1  # fewest digits whose largest number exceeds max_rows
+    while 10**digits - 1 <= max_rows:
+        digits += 1
+    rest = rb"""(?:\s+[a-qs-zA-Z][\w.-]*="[^"]*")*\s*/?>"""  # more attributes, none named r...
+    parts = [rb"sst", rb"dimension"]
+    if letters > 1 and digits > 1:
+        parts.append(rb'c(?! r="[A-Za-z]{1,%d}[0-9]{1,%d}"' % (letters - 1, digits - 1) + rest + rb")")
+    else:
+        parts.append(rb"c")
+    parts.append(rb'row(?! r="[0-9]{1,%d}"' % (digits - 1) + rest + rb")" if digits > 1 else rb"row")
+    names = b"|".join(parts)
+    return (re.compile(rb"<(?:" + names + rb")(?=[\s/>])"),
+            re.compile(rb":(?:c|row|sst|dimension)(?=[\s/>])"))  # prefixed: <x:c ...>
+
+
+class _Scan:
+    """The far-cell, shared-string and dimension scan of one member, fed chunk by chunk.
+
+    Each chunk is searched up to its last "<" and the rest carried over, so no tag is ever split
+    (in well-formed XML a "<" never occurs inside a tag).
+    """
+
+    __slots__ = ("carry", "colon", "limits", "lt", "name", "positional", "xml")
+
+    def __init__(self, name: str, limits: Limits, *, xml: bool) -> None:
+        self.name, self.limits, self.xml = name, limits, xml
+        self.lt, self.colon = _screens(limits.max_cols, limits.max_rows)
+        self.carry = b""
+        self.positional = False
+
+    def feed(self, chunk: bytes) -> None:
+        buf = self.carry + chunk if self.carry else chunk
+        cut = buf.rfind(b"<")
+        if cut <= 0:
+            if len(buf) <= _MAX_RUN:
+                self.carry = buf
+                return
+            if self.xml:  # no workbook part has megabytes without markup; a tag this long hides things
+                raise _far(self.name, 0, 0, self.limits, "an XML tag or text runs over 4 MiB without markup")
+            cut = len(buf) - _KEEP
+        self._search(buf, cut)
+        self.carry = buf[cut:]
+
+    def finish(self) -> None:
+        if self.carry:
+            self._search(self.carry, len(self.carry))
+            self.carry = b""
+
+    def _search(self, buf: bytes, end: int) -> None:
+        for m in self.lt.finditer(buf, 0, end):
+            self._examine(buf, m.start(), end)
+        for m in self.colon.finditer(buf, 0, end):
+            start = buf.rfind(b"<", 0, m.start())
+            if start >= 0:
+                self._examine(buf, start, end)
+
+    def _examine(self, buf: bytes, start: int, end: int) -> None:
+        """Judge one tag exactly, reading its attributes the way calamine does."""
+        tag = _TAG.match(buf, start, end)
+        if tag is None:
+            return
+        local = tag.group(1).split(b":", 1)[-1]  # quick-xml: the local name follows the first colon
+        if local not in (b"c", b"row", b"sst", b"dimension"):
+            return
+        attrs = _attributes(tag.group(2))
+        limits = self.limits
+        if local == b"c":
+            refs = attrs.get(b"r")
+            if not refs:
+                self.positional = True
+            for ref in refs or ():
+                row, col = _rowcol(ref)
+                _judge(self.name, row, col, limits)
+        elif local == b"row":
+            for ref in attrs.get(b"r", ()):
+                _judge(self.name, _rowcol(ref)[0], 0, limits)
+        elif local == b"sst":
+            for value in attrs.get(b"count", []) + attrs.get(b"uniqueCount", []):
+                n = max((int(d) for d in _DIGITS.findall(value)), default=0)
+                if n > limits.max_shared_strings:
+                    raise _strings(self.name, n, limits)
+        else:  # <dimension ref="A1:XFD1048576">: the sheet's own claim (it can lie either way)
+            for value in attrs.get(b"ref", ()):
+                for part in value.split(b":"):
+                    row, col = _rowcol(part)
+                    _judge(self.name, row, col, limits, "(its <dimension>)")
+
+
+def _attributes(raw: bytes) -> dict[bytes, list[bytes]]:
+    """Attributes as calamine reads them: the key is everything up to "=", values are quoted.
+
+    Every value of a repeated key is kept (calamine takes the last one, quick-xml the first), and
+    an unquoted value is read up to the next space rather than dropped: the verdict errs on refusing.
+    """
+    out: dict[bytes, list[bytes]] = {}
+    pos, n = 0, len(raw)
+    while pos < n:
+        eq = raw.find(b"=", pos)
+        if eq < 0:
+            break
+        key = raw[pos:eq].strip()
+        pos = eq + 1
+        while pos < n and raw[pos] in b" \t\r\n":
+            pos += 1
+        quote = raw[pos:pos + 1]
+        if quote in (b'"', b"'"):
+            close = raw.find(quote, pos + 1)
+            close = n if close < 0 else close
+            value, pos = raw[pos + 1:close], close + 1
+        else:
+            stop = pos
+            while stop < n and raw[stop] not in b" \t\r\n/":
+                stop += 1
+            value, pos = raw[pos:stop], stop
+        out.setdefault(key.split()[-1] if key else key, []).append(value)  # "x r" → r: err on refusing
+    return out
+
+
+def _rowcol(ref: bytes) -> tuple[int, int]:
+    """1-based (row, column) of b"XFD1048576" the way calamine reads it (letters in either case)."""
+    m = _ROWCOL.match(ref)
+    letters, digits = (m.group(1), m.group(2)) if m else (b"", b"")
+    col = 0
+    for ch in letters.upper():
+        col = col * 26 + ch - 64
+    return (int(digits) if digits else 0), col
+
+
+def _emulate(info: zipfile.ZipInfo, raw: memoryview, transcode: bool, limits: Limits) -> None:
+    """Where cells lack r=, calamine places them after their neighbours: follow its count exactly."""
+    decoder = None
+    state = [0, 0, 0, 0]  # row index, column index (0-based, as calamine keeps them), largest row, column
+    carry = b""
+    for out in _inflate(raw, info.compress_type, info.filename):
+        if transcode and decoder is None:
+            decoder = _head_decoder(out)
+        buf = carry + (decoder.decode(out).encode("utf-8", "replace") if decoder else out)
+        cut = buf.rfind(b"<")
+        if cut <= 0:
+            cut = len(buf) - _KEEP if len(buf) > _MAX_RUN else 0
+        for m in _CELL_OR_ROW.finditer(buf, 0, cut):
+            _step(m, state)
+        carry = buf[cut:]
+        _judge(info.filename, state[2], state[3], limits)
+    for m in _CELL_OR_ROW.finditer(carry):
+        _step(m, state)
+    _judge(info.filename, state[2], state[3], limits)
+
+
+def _step(m: re.Match[bytes], state: list[int]) -> None:
+    """One <row>, </row> or <c> of calamine's cell reader (empty elements count as start and end)."""
+    closing, tag, attrs = m.group(1), m.group(2), m.group(3)
+    empty = attrs.endswith(b"/")
+    if tag == b"row":
+        if not closing:
+            for ref in _attributes(attrs.rstrip(b"/")).get(b"r", ())[-1:]:
+                row = _rowcol(ref)[0]
+                state[0], state[2] = max(row - 1, 0), max(state[2], row)
+        if closing or empty:
+            state[0], state[1] = state[0] + 1, 0
+    elif not closing:
+        refs = _attributes(attrs.rstrip(b"/")).get(b"r")
+        if refs:
+            row, col = _rowcol(refs[-1])
+            state[1] = max(col - 1, 0)
+        else:
+            row, col = state[0] + 1, state[1] + 1
+        state[1] += 1
+        state[2], state[3] = max(state[2], row), max(state[3], col)
+
+
+def _head_decoder(head: bytes) -> codecs.IncrementalDecoder:
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return codecs.getincrementaldecoder(enc)("replace")
+    for start, enc in _NO_BOM:
+        if head.startswith(start):
+            return codecs.getincrementaldecoder(enc)("replace")
+    declared = _DECL_ENCODING.match(head)
+    try:
+        return codecs.getincrementaldecoder(declared.group(1).decode("ascii") if declared else "utf-8")("replace")
+    except LookupError:
+        return codecs.getincrementaldecoder("utf-8")("replace")
+
+
+# ---- verdicts ---------------------------------------------------------------------------------
+
+def _judge(name: str, rows: int, cols: int, limits: Limits, how: str = "") -> None:
     if rows > limits.max_rows or cols > limits.max_cols:
-        raise _reject("sheet-too-large",
-                      f"シートの範囲が大きすぎます（{rows:,}行 × {cols:,}列）。"
-                      "不要な書式や遠くのセルを削除してください",
-                      f"a sheet spans too far ({rows:,} rows x {cols:,} columns): delete stray far-away cells "
-                      "or formatting", name)
+        raise _far(name, rows, cols, limits, how)
+
+
+def _far(name: str, rows: int, cols: int, limits: Limits, how: str = "") -> UnsafeWorkbook:
+    return UnsafeWorkbook(
+        "sheet-too-large",
+        f"シートの使用範囲が大きすぎます（上限 {limits.max_rows:,} 行 × {limits.max_cols:,} 列）。"
+        "Ctrl+End で最後のセルを確かめ、離れた位置にある不要なセルや書式を削除して保存し直してください",
+        f"A sheet's used range is too large (the limit is {limits.max_rows:,} rows x {limits.max_cols:,} "
+        "columns): press Ctrl+End to find the last cell, delete stray far-away cells or formatting, and save "
+        "the workbook again",
+        f"{name}: row {rows:,}, column {cols:,}" + (f" {how}" if how else "") if rows or cols
+        else f"{name}: {how}")
+
+
+def _strings(name: str, n: int, limits: Limits) -> UnsafeWorkbook:
+    return UnsafeWorkbook(
+        "too-many-strings",
+        f"共有文字列の件数（{n:,}）が上限（{limits.max_shared_strings:,}）を超えています。"
+        "不要なシートやデータを削除して保存し直してください",
+        f"The workbook declares {n:,} shared strings (the limit is {limits.max_shared_strings:,}): delete "
+        "unneeded sheets or data and save it again", name)
+
+
+def _check_styles(name: str, size: int, limits: Limits) -> None:
+    if size > limits.max_styles_bytes:
+        raise UnsafeWorkbook(
+            "styles-too-large",
+            f"書式情報（{size:,} バイト）が大きすぎます（上限 {limits.max_styles_bytes:,}）。"
+            "使っていないセルのスタイルや書式を削除して保存し直してください",
+            f"The workbook's formatting data ({size:,} bytes) is too large (the limit is "
+            f"{limits.max_styles_bytes:,}): remove unused cell styles and formatting and save it again", name)
+
+
+def _doctype(name: str, why: str = "") -> UnsafeWorkbook:
+    return UnsafeWorkbook(
+        "xml-doctype",
+        "ブックに DOCTYPE/ENTITY 宣言が含まれています（安全のため読み込みません）。Excelで開き、.xlsx 形式で"
+        "保存し直してください",
+        "The workbook contains DOCTYPE/ENTITY declarations, which are refused for safety: open it in Excel and "
+        "save it again as .xlsx", f"{name}: {why}" if why else name)
+
+
+def _bomb(detail: str) -> UnsafeWorkbook:
+    return UnsafeWorkbook(
+        "zip-bomb",
+        "展開すると異常に大きくなる部品が含まれています（zip 爆弾の疑い）。Excelで開けるか確かめ、.xlsx 形式で"
+        "保存し直してください",
+        "Part of the file expands to an abnormal size (suspected zip bomb): check that it opens in Excel and "
+        "save it again as .xlsx", detail)
+
+
+def _corrupt(detail: str) -> UnsafeWorkbook:
+    return UnsafeWorkbook(
+        "corrupt-zip",
+        "ファイルが壊れています（ZIP として正しく読めません）。Excelで開けるか確かめ、保存し直したファイルを"
+        "提出してください",
+        "The file is damaged (it is not a consistent zip archive): check that it opens in Excel, save it again "
+        "and resubmit it", detail)
+
+
+def _file_too_large(size: int, limits: Limits) -> UnsafeWorkbook:
+    return UnsafeWorkbook(
+        "file-too-large",
+        f"ファイルが大きすぎます（{size:,} バイト、上限 {limits.max_file_bytes:,}）。画像や不要なシートを"
+        "削除してから提出してください",
+        f"The file is too large ({size:,} bytes; the limit is {limits.max_file_bytes:,}): remove images and "
+        "unneeded sheets, then submit it again")

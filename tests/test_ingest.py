@@ -36,21 +36,33 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG else [])
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
-    """None (SQLite in the output folder) or a fresh PostgreSQL schema, dropped afterwards."""
+def new_db(request: pytest.FixtureRequest) -> Iterator[Callable[[], str | None]]:
+    """A factory of empty databases: None (SQLite in the output folder) or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
-        yield None
+        yield lambda: None
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    made: list[str] = []
+
+    def make() -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        made.append(schema)
+        return f"{PG}?options=-csearch_path%3D{schema}"
+
     try:
-        yield f"{PG}?options=-csearch_path%3D{schema}"
+        yield make
     finally:
         with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            for schema in made:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def db_url(new_db: Callable[[], str | None]) -> str | None:
+    return new_db()
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +109,10 @@ def _run_cli(args: list[str]) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.parametrize("kill_after", [0, 3, 9])
-def test_kill_9_and_resume_equals_uninterrupted(batch: Path, tmp_path: Path, db_url: str | None,
+def test_kill_9_and_resume_equals_uninterrupted(batch: Path, tmp_path: Path, new_db: Callable[[], str | None],
                                                 kill_after: int) -> None:
     reference = tmp_path / "reference"
-    ref_db = None
-    if db_url is not None:
-        pytest.skip("the uninterrupted reference needs a second schema; PostgreSQL covered by the idempotence test") \
-            if kill_after else None
+    ref_db, db_url = new_db(), new_db()
     ingest([batch], reference, db_url=ref_db, workers=1, progress=False)
 
     out = tmp_path / "killed"
@@ -123,8 +132,7 @@ def test_kill_9_and_resume_equals_uninterrupted(batch: Path, tmp_path: Path, db_
     resumed = _run_cli(args)
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read().decode() if resumed.stderr else ""
     assert outputs(out) == outputs(reference)
-    if db_url is None:
-        assert dump(out, None) == dump(reference, None)
+    assert dump(out, db_url) == dump(reference, ref_db)
 
 
 def _children_of(pid: int) -> list[int]:

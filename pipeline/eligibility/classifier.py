@@ -59,9 +59,10 @@ class Classifier:
                         return ch.code
         return None
 
-    def _words(self, description: str) -> Term | None:
+    def _words(self, description: str, category: str | None = None) -> Term | None:
         """The decisive term of the description: highest verdict, earliest, not shielded by an ok phrase."""
         text = fold(description)
+        neutral = {r for words, reasons in self.lexicon.neutralisers if any(w in text for w in words) for r in reasons}
         hits: list[tuple[int, int, Term]] = []
         for m in self.lexicon.pattern.finditer(text):
             term = self.lexicon.terms[m.group(1)]
@@ -69,22 +70,35 @@ class Classifier:
         shields = [(s, e) for s, e, t in hits if t.verdict == "ok"]
         best: tuple[int, int, Term] | None = None
         for s, e, t in hits:
-            if t.verdict == "ok":
+            if t.verdict == "ok" or (category and category in t.not_in):
+                continue
+            if t.verdict == "review" and t.reason in neutral:
                 continue
             if any(ss <= s and e <= se and (se - ss) > (e - s) for ss, se in shields):
                 continue
             if best is None or VERDICT_RANK[t.verdict] > VERDICT_RANK[best[2].verdict]:
                 best = (s, e, t)
-        if best is not None:
+        if best is not None and best[2].verdict == "ng":
             return best[2]
+        typo = self._typo(description)
+        if typo is not None and (typo.reason in neutral and typo.verdict == "review"):
+            typo = None
+        if typo is not None and (best is None or VERDICT_RANK[typo.verdict] > VERDICT_RANK[best[2].verdict]):
+            return typo
+        return best[2] if best is not None else None
+
+    def _typo(self, description: str) -> Term | None:
+        """An English word one edit away from a lexicon word (sightseing, souvenier, admision)."""
+        found: Term | None = None
         for word in english_words(description):
-            if len(word) < 6 or fold(word) in self.lexicon.terms:
+            if len(word) < 6 or word in self.lexicon.terms:
                 continue
             for variant in {word} | deletions(word):
                 term = self.lexicon.typo_index.get(variant)
                 if term is not None and abs(len(term.folded) - len(word)) <= 1:
-                    return term
-        return None
+                    if found is None or VERDICT_RANK[term.verdict] > VERDICT_RANK[found.verdict]:
+                        found = term
+        return found
 
     # -- decision --------------------------------------------------------------------------------
     def classify(self, *, category: str | None = None, description: str | None = None,
@@ -93,7 +107,7 @@ class Classifier:
         if code in self.category_reason:
             return self._result("ng", self.category_reason[code], category or code)
         description = description or ""
-        term = self._words(description) if description else None
+        term = self._words(description, code) if description else None
         if term is not None and term.verdict == "ng":
             return self._result("ng", term.reason, self._source_span(description, term))
         for rule in self.lexicon.amount_rules:

@@ -25,6 +25,7 @@ class Term:
     folded: str
     verdict: str       # ng | review | ok
     reason: str | None
+    not_in: frozenset[str] = frozenset()  # category codes where this word does not count
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Lexicon:
     category_reasons: dict[str, str] = field(default_factory=dict)
     amount_rules: list[dict[str, Any]] = field(default_factory=list)
     soften_terms: dict[str, list[str]] = field(default_factory=dict)
+    neutralisers: list[tuple[list[str], set[str]]] = field(default_factory=list)
 
 
 def _load_yaml(path_name: str) -> dict[str, Any]:
@@ -60,7 +62,8 @@ def _compiled(path_name: str) -> Lexicon:
         for text in group["match"]:
             folded = fold(text)
             if folded and folded not in terms:
-                terms[folded] = Term(text, folded, group["verdict"], group.get("reason"))
+                terms[folded] = Term(text, folded, group["verdict"], group.get("reason"),
+                                     frozenset(group.get("not_in_categories", [])))
     alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
     typo_index: dict[str, Term] = {}
     for term in terms.values():
@@ -73,6 +76,7 @@ def _compiled(path_name: str) -> Lexicon:
         typo_index=typo_index,
         amount_rules=data.get("amount_rules", []),
         soften_terms={r["reason"]: [fold(t) for t in r.get("soften_with", [])] for r in data.get("amount_rules", [])},
+        neutralisers=[([fold(w) for w in n["words"]], set(n["reasons"])) for n in data.get("neutralisers", [])],
     )
 
 
