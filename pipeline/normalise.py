@@ -1,39 +1,89 @@
 """Clean raw cell values into typed values: text, integer yen, numbers, flags, dates.
 
 Applicants type ¥12,000, 12,000円, full-width digits, 令和8年1月5日, 2026/1/5, Excel serial
-numbers and half-width katakana; readers hand back str, int, float, date or datetime. One
-function per target type, each raising NormaliseError (with its kind) on junk.
+numbers and half-width katakana; readers (python-calamine, openpyxl) hand back str, int, float,
+bool, date, datetime or time. One function per target type; each returns None for an empty cell
+and raises NormaliseError (with its kind) on junk, so a caller can turn it into a finding.
+
+Everything here runs on every cell of every workbook: patterns are compiled once at import and
+the common cases (ints, plain ASCII digits) take the short path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
+from decimal import Decimal
 from typing import Any, ClassVar
 
-_SPACE = re.compile(r"\s+")
-_YEN_STRIP = re.compile(r"^(?:JPY|YEN)\s*|[¥￥\\]|円$|\s*(?:JPY|YEN)$", re.IGNORECASE)
-_INT = re.compile(r"^[+-]?\d+(?:\.0+)?$")
-_MAN = re.compile(r"^(\d+(?:\.\d+)?)万(?:(\d+)千)?(\d*)$")
-_UNITS = re.compile(r"(?:回|人|名|ヶ月|か月|カ月|ケ月|箇月|月|日|泊|個|式|部|台|本|時間|往復|件|枚)$")
-_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
-_WEEKDAY = re.compile(r"[(（][月火水木金土日](?:曜日?)?[)）]\s*$")
-_YMD = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-                  r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
-_ERA = re.compile(r"^(明治|大正|昭和|平成|令和|[MTSHR])\.?\s*(元|\d{1,2})\s*[年./-]\s*"
-                  r"(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*日?$", re.IGNORECASE)
-_ERA_START = {"明治": 1868, "M": 1868, "大正": 1912, "T": 1912, "昭和": 1926, "S": 1926, "平成": 1989, "H": 1989,
-              "令和": 2019, "R": 2019}
-_TRUE = {"true", "yes", "y", "1", "はい", "有", "あり", "○", "◯", "該当", "該当する", "する"}
-_FALSE = {"false", "no", "n", "0", "いいえ", "無", "なし", "×", "✕", "非該当", "該当しない", "しない"}
-_FOLD_DROP = str.maketrans("", "", " \t\r\n・·.,、。-_/()（）[]「」")
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
+__all__ = [
+    "NormaliseError",
+    "choice_key",
+    "fold_for_match",
+    "to_bool",
+    "to_date",
+    "to_int",
+    "to_number",
+    "to_text",
+    "to_yen",
+]
+
+# Minus signs applicants paste in (hyphen, dashes, U+2212); NFKC already maps full-width "－" to "-".
+_MINUS = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2212\ufe63"})
+# Digits grouped by commas: Western 1,234,567 or Indian 12,34,567; anything else (1,2,3,4) is junk.
+_GROUPED = r"(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}|\d+)"
+_YEN_SHAPE = re.compile(
+    r"(?P<s1>[-+△▲])?(?:[¥\\]|JPY|YEN)?(?P<s2>[-+△▲])?(?P<body>[\d,.億万千]+)(?:円|JPY|YEN)?",
+    re.IGNORECASE | re.ASCII,
+)
+_YEN_PLAIN = re.compile(rf"(?P<int>{_GROUPED})(?:\.(?P<frac>\d+))?", re.ASCII)
+_YEN_UNITS = re.compile(
+    rf"(?:(?P<oku>{_GROUPED}(?:\.\d+)?)億)?(?:(?P<man>{_GROUPED}(?:\.\d+)?)万)?"
+    rf"(?:(?P<sen>{_GROUPED}(?:\.\d+)?)千)?(?P<rest>{_GROUPED})?", re.ASCII
+)
+_UNITS = re.compile(r"(?:回|人|名|ヶ月|ケ月|ヵ月|カ月|か月|箇月|月|日|泊|個|式|部|台|本|時間|往復|件|枚)$")
+_NUMBER = re.compile(
+    rf"(?P<sign>[-+])?(?:(?P<int>{_GROUPED})(?:\.(?P<frac>\d*))?|\.(?P<frac2>\d+))", re.ASCII
+)
+_SERIAL = re.compile(r"\d+(?:\.\d*)?", re.ASCII)
+_WEEKDAY = re.compile(
+    r"\s*\((?:[月火水木金土日](?:曜日?)?|mon|tue|wed|thu|fri|sat|sun)\.?\)\s*$", re.IGNORECASE
+)
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+_YMD = re.compile(
+    r"(?P<y>\d{4})\s*(?:(?P<sep>[-/.])\s*(?P<m>\d{1,2})\s*(?P=sep)\s*(?P<d>\d{1,2})"
+    r"|年\s*(?P<mj>\d{1,2})\s*月\s*(?P<dj>\d{1,2})\s*日?)" + _TIME,
+    re.ASCII,
+)
+_COMPACT_YMD = re.compile(r"(\d{4})(\d{2})(\d{2})", re.ASCII)
+_ERA = re.compile(
+    r"(?P<era>明治|大正|昭和|平成|令和|[MTSHR])\.?\s*(?P<n>元|\d{1,4})\s*"
+    r"(?:(?P<sep>[-/.])\s*(?P<m>\d{1,2})\s*(?P=sep)\s*(?P<d>\d{1,2})"
+    r"|年\s*(?P<mj>\d{1,2})\s*月\s*(?P<dj>\d{1,2})\s*日?)",
+    re.IGNORECASE | re.ASCII,
+)
+_ERA_START = {"明治": 1868, "M": 1868, "大正": 1912, "T": 1912, "昭和": 1926, "S": 1926,
+              "平成": 1989, "H": 1989, "令和": 2019, "R": 2019}
+_TRUE = frozenset({"true", "yes", "y", "1", "はい", "有", "有り", "あり", "ある", "○", "◯", "〇",
+                   "✓", "✔", "☑", "該当", "該当する", "該当あり", "する"})
+_FALSE = frozenset({"false", "no", "n", "0", "いいえ", "無", "無し", "なし", "ない", "×", "✕", "✖", "☐",
+                    "非該当", "該当しない", "該当なし", "しない"})
+_BOOL_SPLIT = re.compile(r"[\s/()・:|,、]+")
+# fold_for_match in one str.translate: hiragana (and ゝゞ) -> katakana; whitespace, punctuation -> gone.
+_FOLD = {c: c + 0x60 for c in range(0x3041, 0x3097)} | {0x309D: 0x30FD, 0x309E: 0x30FE}
+_FOLD |= {ord(c): None for c in "・·.,、。-_/()（）[]「」\u2010\u2011\u2012\u2013\u2212"}
+_FOLD |= {i: None for i in range(0x3001) if chr(i).isspace()}
+_EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 61 = 1900-03-01; Excel counts a fictitious 1900-02-29 as 60
+_EXCEL_JAN0 = dt.date(1899, 12, 31)  # serials 1..59 (1900-01-01..1900-02-28)
 _EXCEL_1904 = dt.date(1904, 1, 1)
+_SERIAL_MAX = 2958465  # 9999-12-31 in the 1900 system
+_SERIAL_MAX_1904 = _SERIAL_MAX - 1462
 
 
 class NormaliseError(ValueError):
-    """A value that cannot be read as the type its cell expects."""
+    """A value that cannot be read as the type its cell expects: `kind` names the type, `value` the input."""
 
     _NAMES: ClassVar[dict[str, tuple[str, str]]] = {
         "text": ("文字列", "text"), "yen": ("金額", "an amount"), "date": ("日付", "a date"),
@@ -44,31 +94,76 @@ class NormaliseError(ValueError):
         self.kind = kind
         self.value = value
         ja, en = self._NAMES.get(kind, (kind, kind))
-        super().__init__(f"{ja}として読めません / not {en}: {value!r}")
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"{ja}として読めません / not {en}: {shown}")
+
+    def __reduce__(self) -> tuple[type[NormaliseError], tuple[str, object]]:
+        # Workers run in other processes: rebuild from (kind, value), not from the message.
+        return type(self), (self.kind, self.value)
 
 
-def _nfkc(text: str) -> str:
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+def _clean(text: str) -> str:
+    """NFKC, then every whitespace run (U+3000, NBSP, tabs, newlines) as one ASCII space, stripped."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split())
+
+
+def _compact(text: str) -> str:
+    """A numeric string's characters only: NFKC, no whitespace at all, every minus sign as '-'."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_MINUS)
+    return "".join(text.split())
 
 
 def to_text(value: Any) -> str | None:
-    """Readable text: NFKC (full-width ASCII and half-width kana folded), one space between words."""
+    """Readable text: NFKC (full-width ASCII and half-width kana folded), one space between words.
+
+    Integral floats print without ".0" (Excel hands back 12.0 for a typed 12); dates print ISO 8601,
+    a datetime at midnight as its date alone; booleans as TRUE/FALSE, as Excel shows them.
+    """
     if value is None:
         return None
+    if isinstance(value, str):
+        return _clean(value) or None
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, dt.datetime):
-        value = value.date() if value.time() == dt.time() else value
-    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return str(int(value))
+    if isinstance(value, dt.datetime) and value.time() == dt.time() and value.tzinfo is None:
+        return value.date().isoformat()
+    if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    text = _nfkc(str(value))
-    return text or None
+    return _clean(str(value)) or None
+
+
+def _yen_units(body: str, value: Any) -> int:
+    """'15万', '1.5万', '12万3000', '1億2000万', '12,000千' (a 千円-unit figure) as integer yen."""
+    m = _YEN_UNITS.fullmatch(body)
+    if not m or not any(m.group(u) for u in ("oku", "man", "sen")):
+        raise NormaliseError("yen", value)
+    scales = (("oku", 10**8), ("man", 10**4), ("sen", 10**3), ("rest", 1))
+    present = [(m.group(u), scale) for u, scale in scales if m.group(u)]
+    total = Decimal(0)
+    for i, (part, scale) in enumerate(present):
+        if "." in part and i:  # only the leading figure may be fractional: 1.5万, not 1万2.5千
+            raise NormaliseError("yen", value)
+        n = Decimal(part.replace(",", ""))
+        if i and n >= present[i - 1][1] // scale:  # 12万3000 yes, 12万30000 no
+            raise NormaliseError("yen", value)
+        total += n * scale
+    if total != total.to_integral_value():
+        raise NormaliseError("yen", value)
+    return int(total)
 
 
 def to_yen(value: Any) -> int | None:
-    """Integer yen from 12000, 12000.0, '¥12,000', '１２，０００円', '△5,000', '1.5万円'."""
+    """Integer yen from 12000, 12000.0, '¥12,000', '１２，０００円', 'JPY 12,000', '△5,000', '1.5万円'.
+
+    Money is never fractional: 12.5 and '12.5' raise. '12.000' raises too (a European 12000?).
+    """
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -76,94 +171,170 @@ def to_yen(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        if abs(value - round(value)) < 1e-6:
+        if math.isfinite(value) and abs(value - round(value)) <= 1e-6:
             return round(value)
         raise NormaliseError("yen", value)
-    text = _nfkc(str(value)).replace(",", "").replace(" ", "")
+    if isinstance(value, dt.date | dt.time):
+        raise NormaliseError("yen", value)
+    text = _compact(str(value))
     if not text:
         return None
-    sign = 1
-    if text[0] in "△▲":
-        sign, text = -1, text[1:]
-    text = _YEN_STRIP.sub("", text)
-    text = _YEN_STRIP.sub("", text)
-    if text.startswith("-"):
-        sign, text = -sign, text[1:]
-    if _INT.match(text):
-        return sign * int(text.split(".")[0])
-    m = _MAN.match(text)
-    if m:
-        man = float(m.group(1)) * 10_000
-        if abs(man - round(man)) > 1e-6:
+    m = _YEN_SHAPE.fullmatch(text)
+    if not m or (m.group("s1") and m.group("s2")):
+        raise NormaliseError("yen", value)
+    negative = (m.group("s1") or m.group("s2") or "+") in "-△▲"
+    body = m.group("body")
+    plain = _YEN_PLAIN.fullmatch(body)
+    if plain:
+        whole, frac = plain.group("int"), plain.group("frac")
+        if frac is not None and (frac.strip("0") or (len(frac) == 3 and len(whole) <= 3)):
             raise NormaliseError("yen", value)
-        sen = int(m.group(2) or 0) * 1_000
-        rest = int(m.group(3) or 0)
-        return sign * (round(man) + sen + rest)
-    raise NormaliseError("yen", value)
+        try:
+            amount = int(whole.replace(",", ""))
+        except ValueError as exc:  # beyond int's digit limit
+            raise NormaliseError("yen", value) from exc
+    else:
+        amount = _yen_units(body, value)
+    return -amount if negative else amount
+
+
+def _numeric(value: Any, kind: str) -> str | None:
+    """A numeric string (any width, commas, a trailing unit such as 回, 泊, か月) as plain '-1234.5'."""
+    text = _compact(str(value))
+    if not text:
+        return None
+    if not text[-1].isdigit():
+        text = _UNITS.sub("", text, count=1)
+    m = _NUMBER.fullmatch(text)
+    if not m:
+        raise NormaliseError(kind, value)
+    digits = (m.group("int") or "0").replace(",", "")
+    return f"{m.group('sign') or ''}{digits}.{m.group('frac') or m.group('frac2') or '0'}"
 
 
 def to_number(value: Any) -> float | None:
-    """A quantity (2.5 months): digits in any width, commas, a trailing unit such as 回, 泊, か月."""
+    """A quantity (2.5 months): digits in any width, commas, a trailing unit such as 回, 人, 泊, か月."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool | dt.date | dt.time):
         raise NormaliseError("number", value)
     if isinstance(value, int | float):
-        return float(value)
-    text = _nfkc(str(value)).replace(",", "").replace(" ", "")
-    if not text:
-        return None
-    text = _UNITS.sub("", text)
-    if _NUMBER.match(text):
-        return float(text)
-    raise NormaliseError("number", value)
+        try:
+            n = float(value)
+        except OverflowError as exc:
+            raise NormaliseError("number", value) from exc
+    else:
+        text = _numeric(value, "number")
+        if text is None:
+            return None
+        n = float(text)
+    if not math.isfinite(n):
+        raise NormaliseError("number", value)
+    return n
 
 
 def to_int(value: Any) -> int | None:
-    try:
-        n = to_number(value)
-    except NormaliseError as exc:
-        raise NormaliseError("int", value) from exc
-    if n is None:
+    """A whole count: what to_number reads, but 2.5 raises (a float within 1e-9 of an integer is fine)."""
+    if value is None or value == "":
         return None
-    if abs(n - round(n)) > 1e-9:
+    if isinstance(value, bool | dt.date | dt.time):
         raise NormaliseError("int", value)
-    return round(n)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value) and abs(value - round(value)) <= 1e-9:
+            return round(value)
+        raise NormaliseError("int", value)
+    text = _numeric(value, "int")
+    if text is None:
+        return None
+    d = Decimal(text)
+    if d != d.to_integral_value():
+        raise NormaliseError("int", value)
+    return int(d)
+
+
+def _flag(token: str) -> bool | None:
+    if token in _TRUE:
+        return True
+    if token in _FALSE:
+        return False
+    return None
 
 
 def to_bool(value: Any) -> bool | None:
-    """はい/いいえ, 有/無, yes/no, ○/×, 1/0 and dropdown labels such as 'はい Yes'."""
+    """はい/いいえ, 有/無, あり/なし, yes/no, ○/×, 該当/非該当, 1/0, and bilingual labels such as 'はい Yes'.
+
+    A label of several words must agree throughout: 'はい Yes' is True, 'はい No' and 'はい maybe' raise.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    text = _nfkc(str(value)).casefold()
-    for candidate in (text, text.split(" ")[0]):
-        if candidate in _TRUE:
-            return True
-        if candidate in _FALSE:
-            return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value in (0, 1):
+            return bool(value)
+        raise NormaliseError("bool", value)
+    text = _clean(str(value)).casefold()
+    if not text:
+        return None
+    flag = _flag(text)
+    if flag is not None:
+        return flag
+    flags = {_flag(t) for t in _BOOL_SPLIT.split(text) if t}
+    if len(flags) == 1 and None not in flags:
+        return flags.pop()
     raise NormaliseError("bool", value)
 
 
 def _serial(n: float, date1904: bool) -> dt.date:
+    """An Excel serial day number as a date (its time-of-day fraction dropped)."""
     if date1904:
-        if not 0 <= n <= 2957003:
+        if not 0 <= n <= _SERIAL_MAX_1904:
             raise ValueError(n)
         return _EXCEL_1904 + dt.timedelta(days=int(n))
-    if not 1 <= n <= 2958465:
+    if not 1 <= n <= _SERIAL_MAX:
         raise ValueError(n)
-    if n < 61:  # Excel's fictitious 1900-02-29 (serial 60) shifts the first two months by one day
-        if int(n) == 60:
-            raise ValueError(n)
-        return dt.date(1899, 12, 31) + dt.timedelta(days=int(n))
-    return _EXCEL_EPOCH + dt.timedelta(days=int(n))
+    day = int(n)
+    if day >= 61:
+        return _EXCEL_EPOCH + dt.timedelta(days=day)
+    if day == 60:  # Excel's 1900-02-29, a day that never was
+        raise ValueError(n)
+    return _EXCEL_JAN0 + dt.timedelta(days=day)
+
+
+def _ymd(year: int, m: re.Match[str]) -> dt.date:
+    """The date a _YMD or _ERA match names (month and day sit in m/d or, after 年, in mj/dj)."""
+    return dt.date(year, int(m.group("m") or m.group("mj")), int(m.group("d") or m.group("dj")))
+
+
+def _text_date(text: str, date1904: bool) -> dt.date:
+    """A date typed as text: serial, ISO, Y/M/D, Y.M.D, Y年M月D日, YYYYMMDD, or a Japanese era date."""
+    if _SERIAL.fullmatch(text):
+        if len(text) == 8 and text.isdigit():  # 20260105: too big for a serial, so a compact date
+            m = _COMPACT_YMD.fullmatch(text)
+            assert m is not None
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return _serial(float(text), date1904)
+    m = _YMD.fullmatch(text)
+    if m:
+        return _ymd(int(m.group("y")), m)
+    m = _ERA.fullmatch(text)
+    if m:
+        era = m.group("era")
+        year = 1 if m.group("n") == "元" else int(m.group("n"))
+        if year < 1:
+            raise ValueError(text)
+        start = _ERA_START[era.upper() if len(era) == 1 else era]
+        return _ymd(start + year - 1, m)
+    raise ValueError(text)
 
 
 def to_date(value: Any, *, date1904: bool = False) -> dt.date | None:
-    """A calendar date from a date, an Excel serial, ISO or slashed text, 年月日 or a Japanese era."""
+    """A calendar date from a date, an Excel serial, ISO or slashed text, 年月日 or a Japanese era.
+
+    A datetime gives its date; an impossible date (2026/2/30, Excel's serial 60) raises.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
@@ -171,33 +342,24 @@ def to_date(value: Any, *, date1904: bool = False) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool | dt.time):
             raise ValueError(value)
         if isinstance(value, int | float):
             return _serial(float(value), date1904)
-        text = _WEEKDAY.sub("", _nfkc(str(value))).strip()
+        text = _WEEKDAY.sub("", _clean(str(value)))
         if not text:
             return None
-        if _NUMBER.match(text):
-            return _serial(float(text), date1904)
-        m = _YMD.match(text)
-        if m:
-            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        m = _ERA.match(text)
-        if m:
-            era = m.group(1).upper() if len(m.group(1)) == 1 else m.group(1)
-            year = 1 if m.group(2) == "元" else int(m.group(2))
-            return dt.date(_ERA_START[era] + year - 1, int(m.group(3)), int(m.group(4)))
+        return _text_date(text, date1904)
     except (ValueError, OverflowError) as exc:
         raise NormaliseError("date", value) from exc
-    raise NormaliseError("date", value)
 
 
 def fold_for_match(text: str) -> str:
-    """A key for comparing labels and codes: NFKC, casefold, hiragana as katakana, no spaces or punctuation."""
-    folded = unicodedata.normalize("NFKC", str(text)).casefold()
-    folded = "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in folded)
-    return folded.translate(_FOLD_DROP)
+    """A key for comparing labels and codes: NFKC, casefold, hiragana as katakana, no spaces/punctuation."""
+    folded = unicodedata.normalize("NFKC", str(text)).casefold().translate(_FOLD)
+    if not folded.isascii():  # 'A´' -> 'a \u0301' -> 'a\u0301': compose again so the key is stable
+        folded = unicodedata.normalize("NFKC", folded).translate(_FOLD)
+    return folded
 
 
 choice_key = fold_for_match

@@ -1,211 +1,494 @@
 """Parse untrusted files in child processes with memory and time limits.
 
-python-calamine aborts the whole process on some hostile files (a Rust allocation failure
-that no try/except catches), so the parse runs in a forked child: if it dies, times out or
-runs out of memory, the caller gets a WorkerFailed naming why, and goes on.
+python-calamine aborts the whole process on some hostile files (a Rust allocation failure that
+no try/except catches), and openpyxl can spend minutes and gigabytes on a styles bomb. So the
+parse runs in a forked child: if the child dies, runs out of memory or out of time, the caller
+gets a WorkerFailed naming why (never a dead caller), and an ordinary exception raised by the
+parse comes back as itself, so callers keep catching their own error types.
 
-Caveat: "fork" copies only the calling thread; call from a process whose other threads hold
-no locks the child needs (the engine's own code takes none).
+Limits. ``memory_bytes`` caps the address space (RLIMIT_AS) the call may add to what the forked
+child starts with: a fork inherits the parent's mappings (every thread stack and malloc arena of a
+busy server), so an absolute cap could leave a child of a big parent no room at all. ``timeout``
+is wall-clock time; the parent kills the child with SIGKILL when it passes. A CPU-time limit and
+death-with-the-parent (Linux) keep an orphaned child from running on if the parent itself dies.
+
+Threads. "fork" copies only the calling thread; any lock another thread held at that moment stays
+locked in the child. The code run in the child (this module, the readers) takes no such lock, but
+if ``fn`` writes to a stream or logs while another parent thread did the same at the fork, the
+child can block: it is then killed at its timeout (worker-timeout), and the caller is unharmed.
+Several threads may call run_isolated at once. Python 3.12+ warns about fork with threads; that
+warning is this caveat. Where fork is not the platform's default (macOS, Windows) the default
+start method is used, and ``fn`` and its arguments must then be picklable; without the resource
+module (Windows) only the time limit applies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
 import os
 import pickle
-import resource
 import signal
+import sys
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+try:
+    import resource
+except ImportError:  # Windows: time limits only
+    resource = None  # type: ignore[assignment]
+
 from pipeline.safety import WorkbookRejected
 
-_CTX = mp.get_context("fork")
+__all__ = ["DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "ChildError", "IsolatedPool", "WorkerFailed", "run_isolated"]
+
+DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY = 2 * 1024**3
+_CTX = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context()
+_CPU_GRACE = 5  # CPU seconds beyond the timeout before the kernel stops an orphaned child
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_Outcome = tuple[int, Any]  # (task index, result | WorkerFailed | the exception fn raised)
 
 
 class WorkerFailed(WorkbookRejected):
-    """The child process reading a file died, ran out of memory or time."""
+    """The child process reading a file died, ran out of memory or ran out of time.
+
+    ``code`` is worker-timeout, worker-memory or worker-crashed; ``detail`` names the signal or exit code.
+    """
 
 
-def _limit_memory(memory_bytes: int) -> None:
-    if memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+class ChildError(RuntimeError):
+    """An exception raised in the child that could not be carried back as itself (it did not pickle)."""
+
+    def __init__(self, type_name: str, message: str, child_traceback: str = "") -> None:
+        self.type_name, self.message, self.child_traceback = type_name, message, child_traceback
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message, self.child_traceback))
 
 
-def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-           memory_bytes: int) -> None:
-    _limit_memory(memory_bytes)
+# ---- what runs in the child ---------------------------------------------------------------------
+
+def _address_space() -> int:
+    """Bytes of address space this process maps now (0 where /proc is missing)."""
     try:
-        result: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _limit_memory(memory_bytes: int | None) -> None:
+    if not memory_bytes or resource is None:
+        return
+    limit = _address_space() + memory_bytes
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _limit_cpu(timeout: float | None) -> None:
+    """A backstop only (the parent's wall clock decides): stops a child whose parent is gone."""
+    if timeout is None or resource is None:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime + timeout) + _CPU_GRACE
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError):
+        return None
+
+
+_LIBC = _load_libc()  # loaded once here, not in every child
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGKILL this child when the thread that forked it ends (a dead parent leaves no orphan)."""
+    if _LIBC is None:
+        return
+    with contextlib.suppress(Exception):
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+_MEMORY = pickle.dumps(("memory", None, "MemoryError", "", ""), _PROTOCOL)  # ready before memory runs out
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, bytes]:
+    """Run fn; the outcome's status and, as bytes, (status, pickled value, type name, message, traceback).
+
+    Everything is pickled here, in the child, so that nothing the parent unpickles can fail halfway.
+    """
+    try:
+        value = fn(*args, **kwargs)
     except MemoryError:
-        result = ("memory", None)
+        return "memory", _MEMORY
+    except SystemExit as exc:
+        return "exit", pickle.dumps(("exit", None, "SystemExit", repr(exc.code), ""), _PROTOCOL)
     except BaseException as exc:
-        result = ("error", exc)
+        return "error", _error(exc)
     try:
-        conn.send(result)
-    except Exception as exc:
-        conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
-    conn.close()
+        return "ok", pickle.dumps(("ok", pickle.dumps(value, _PROTOCOL), "", "", ""), _PROTOCOL)
+    except MemoryError:
+        return "memory", _MEMORY
+    except Exception as exc:  # the result does not pickle: say so, as the exception pickle raised
+        return "error", _error(exc, "the function's result could not be pickled")
 
 
-def _died(code: int | None, memory_bytes: int) -> WorkerFailed:
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        if name == "SIGKILL" and memory_bytes:
-            return WorkerFailed("worker-memory", "読み込み中にメモリ上限を超えました（ファイルが異常です）",
-                                "reading the file exceeded the memory limit (the file is abnormal)", name)
-        return WorkerFailed("worker-crashed", "読み込み中に読み取り処理が異常終了しました（ファイルが異常です）",
-                            "the reader crashed on this file (the file is abnormal)", f"signal {name}")
-    return WorkerFailed("worker-crashed", "読み込み中に読み取り処理が異常終了しました（ファイルが異常です）",
-                        "the reader crashed on this file (the file is abnormal)", f"exit code {code}")
-
-
-def _timeout(seconds: float) -> WorkerFailed:
-    return WorkerFailed("worker-timeout", f"読み込みが{seconds:g}秒以内に終わりませんでした（ファイルが異常です）",
-                        f"reading did not finish within {seconds:g} s (the file is abnormal)")
-
-
-def _memory() -> WorkerFailed:
-    return WorkerFailed("worker-memory", "読み込み中にメモリ上限を超えました（ファイルが異常です）",
-                        "reading the file exceeded the memory limit (the file is abnormal)")
-
-
-def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float = 30.0, memory_bytes: int = DEFAULT_MEMORY,
-                 **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` in a forked child with limits; its exceptions are re-raised here."""
-    parent, child = _CTX.Pipe(duplex=False)
-    proc = _CTX.Process(target=_child, args=(child, fn, args, kwargs, memory_bytes), daemon=True)
-    proc.start()
-    child.close()
+def _error(exc: BaseException, note: str = "") -> bytes:
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    text = traceback.format_exc()
+    if note:
+        text = f"{note}\n{text}"
     try:
-        if not parent.poll(timeout):
-            proc.kill()
-            proc.join()
-            raise _timeout(timeout)
+        payload: bytes | None = pickle.dumps(exc, _PROTOCOL)
+    except Exception:
+        payload = None
+    return pickle.dumps(("error", payload, name, str(exc), text), _PROTOCOL)
+
+
+def _exit_child() -> None:
+    """Leave at once: no atexit handlers, no waiting for threads fn may have left behind."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+def _isolated_child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                    memory_bytes: int | None, timeout: float | None, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    _limit_memory(memory_bytes)
+    _limit_cpu(timeout)
+    _, blob = _call(fn, args, kwargs)
+    with contextlib.suppress(OSError):
+        conn.send_bytes(blob)
+    _exit_child()
+
+
+def _pool_worker(conn: Connection, memory_bytes: int | None, timeout: float | None, max_tasks: int,
+                 inherited: list[int]) -> None:
+    for fd in inherited:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _limit_memory(memory_bytes)
+    for _ in range(max_tasks):
         try:
-            status, value = parent.recv()
-        except (EOFError, pickle.UnpicklingError):
-            proc.join()
-            raise _died(proc.exitcode, memory_bytes) from None
-    finally:
-        parent.close()
-    proc.join(5)
-    if proc.is_alive():
-        proc.kill()
+            task = conn.recv_bytes()
+        except (EOFError, OSError):
+            break
+        try:
+            fn, args, kwargs = pickle.loads(task)
+        except BaseException as exc:
+            status, blob = "error", _error(exc, "the task could not be unpickled in the worker")
+        else:
+            _limit_cpu(timeout)
+            status, blob = _call(fn, args, kwargs)
+        try:
+            conn.send_bytes(blob)
+        except OSError:
+            break
+        if status == "memory":
+            break  # a worker that ran out of memory may be fragmented: the pool replaces it
+    _exit_child()
+
+
+# ---- what the parent makes of it ----------------------------------------------------------------
+
+def _outcome(blob: bytes) -> tuple[bool, Any]:
+    """(True, value) or (False, the exception to raise or hand over)."""
+    status, payload, type_name, message, child_tb = pickle.loads(blob)
     if status == "ok":
-        return value
+        try:
+            return True, pickle.loads(payload)
+        except Exception as exc:
+            return False, ChildError(type(exc).__name__, f"the result could not be unpickled: {exc}")
     if status == "memory":
-        raise _memory()
+        return False, _memory("MemoryError")
+    if status == "exit":
+        return False, _crashed(f"the function called sys.exit({message})")
+    exc: Any = None
+    if payload is not None:
+        with contextlib.suppress(Exception):
+            exc = pickle.loads(payload)
+    if not isinstance(exc, BaseException):
+        exc = ChildError(type_name, message, child_tb)
+    with contextlib.suppress(Exception):
+        exc.add_note(f"(raised in an isolated child process)\n{child_tb.rstrip()}")
+    return False, exc
+
+
+def _timeout(seconds: float | None) -> WorkerFailed:
+    return WorkerFailed(
+        "worker-timeout",
+        f"読み込みが制限時間（{seconds:g} 秒）内に終わりませんでした。ファイルが異常に大きいか壊れています。"
+        "Excelで開けるか確かめ、不要なデータを削除して保存し直してください",
+        f"Reading did not finish within the time limit ({seconds:g} s): the file is abnormally large or "
+        "damaged. Check that it opens in Excel, delete unneeded data and save it again",
+        f"killed after {seconds:g} s")
+
+
+def _memory(detail: str) -> WorkerFailed:
+    return WorkerFailed(
+        "worker-memory",
+        "読み込み中にメモリの上限を超えました。ファイルが異常に大きいか壊れています。Excelで開けるか確かめ、"
+        "不要なデータを削除して保存し直してください",
+        "Reading the file exceeded the memory limit: the file is abnormally large or damaged. Check that it "
+        "opens in Excel, delete unneeded data and save it again", detail)
+
+
+def _crashed(detail: str) -> WorkerFailed:
+    return WorkerFailed(
+        "worker-crashed",
+        "このファイルの読み込み中に読み取り処理が異常終了しました。ファイルが壊れているか異常です。Excelで開けるか"
+        "確かめ、.xlsx 形式で保存し直してください",
+        "The reader crashed on this file: it is damaged or abnormal. Check that it opens in Excel and save "
+        "it again as .xlsx", detail)
+
+
+def _died(exitcode: int | None, timeout: float | None) -> WorkerFailed:
+    """Why a child ended without a result, from its exit status."""
+    if exitcode is None:
+        return _crashed("the child ended without a result or an exit status")
+    if exitcode >= 0:
+        return _crashed(f"the child exited with code {exitcode} and no result")
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    if name == "SIGKILL":  # not ours (our timeout kill is reported as such): the kernel's OOM killer
+        return _memory("killed by SIGKILL, most likely the kernel's out-of-memory killer")
+    if name == "SIGXCPU":
+        return _timeout(timeout)
+    if name == "SIGABRT":
+        return _crashed("killed by SIGABRT (an abort, e.g. a failed memory allocation in the Rust reader)")
+    return _crashed(f"killed by {name}")
+
+
+def _reap(proc: Any, wait_seconds: float = 5.0) -> int | None:
+    """Join a child and return its exit code, killing it if it lingers.
+
+    Another thread's multiprocessing bookkeeping may reap our child a moment before recording its
+    status, so a missing exit code is retried briefly rather than reported at once.
+    """
+    proc.join(wait_seconds)
+    if proc.exitcode is None and proc.is_alive():
+        proc.kill()
+        proc.join()
+    for _ in range(50):
+        if proc.exitcode is not None:
+            break
+        time.sleep(0.01)
+        proc.join(0)
+    return proc.exitcode
+
+
+def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float | None = DEFAULT_TIMEOUT,
+                 memory_bytes: int | None = DEFAULT_MEMORY, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in a forked child with memory and time limits.
+
+    Returns fn's result (which must pickle). An exception raised by fn is re-raised here as itself
+    when it pickles (else ChildError). A child that dies, runs out of memory or time raises
+    WorkerFailed; the caller always survives. ``timeout``/``memory_bytes`` of None mean no limit.
+    fn cannot take keyword arguments named ``timeout`` or ``memory_bytes``.
+    """
+    recv_end, send_end = _CTX.Pipe(duplex=False)
+    proc = _CTX.Process(target=_isolated_child, name="shinsei-isolated",
+                        args=(send_end, fn, args, kwargs, memory_bytes, timeout, os.getpid()))
+    try:
+        proc.start()
+        send_end.close()
+        # The sentinel too: a child forked meanwhile by another thread may hold our pipe's write end.
+        ready = wait([recv_end, proc.sentinel], timeout)
+        if not ready:
+            proc.kill()
+            _reap(proc)
+            raise _timeout(timeout)
+        blob = None
+        if recv_end.poll(0):
+            with contextlib.suppress(EOFError, OSError):
+                blob = recv_end.recv_bytes()
+        if blob is None:
+            raise _died(_reap(proc), timeout)
+    finally:
+        send_end.close()
+        recv_end.close()
+        if proc.pid is not None and proc.exitcode is None:
+            if proc.is_alive():
+                proc.join(1.0)  # it has sent its result and is leaving
+            if proc.is_alive():
+                proc.kill()
+            _reap(proc)
+        with contextlib.suppress(ValueError):
+            proc.close()
+    ok, value = _outcome(blob)
+    if ok:
+        return value
     raise value
 
 
-# ---- a pool for batches -----------------------------------------------------------------------
-
-def _pool_worker(conn: Connection, memory_bytes: int) -> None:
-    _limit_memory(memory_bytes)
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        index, fn, args = task
-        try:
-            out: tuple[int, str, Any] = (index, "ok", fn(*args))
-        except MemoryError:
-            out = (index, "memory", None)
-        except BaseException as exc:
-            out = (index, "error", exc)
-        try:
-            conn.send(out)
-        except Exception as exc:
-            conn.send((index, "error", RuntimeError(f"{type(exc).__name__}: {exc}")))
-
+# ---- a pool for batches -------------------------------------------------------------------------
 
 @dataclass
 class _Worker:
     proc: Any
     conn: Connection
+    done: int = 0
     task: int | None = None
-    started: float = 0.0
+    deadline: float = math.inf
 
 
 @dataclass
 class IsolatedPool:
-    """N forked workers with memory and time limits; a dead worker fails its task only and is replaced."""
+    """N forked workers, each with the same limits, one task in flight per worker.
 
-    workers: int = max(1, os.cpu_count() or 1)
-    timeout: float = 30.0
-    memory_bytes: int = DEFAULT_MEMORY
-    _pool: list[_Worker] = field(default_factory=list, init=False)
+    A task whose worker dies, runs out of memory or time yields a WorkerFailed for that task only;
+    the worker is replaced and the batch goes on (unlike ProcessPoolExecutor, which breaks entirely).
+    Workers live for one iteration and are killed when it ends or is abandoned. Functions sent to
+    the pool must pickle (module-level functions, not lambdas): one that does not is reported as that
+    task's result. A worker is replaced after ``max_tasks_per_worker`` tasks so leaks cannot build up.
+    """
 
-    def _spawn(self) -> _Worker:
-        parent, child = _CTX.Pipe()
-        proc = _CTX.Process(target=_pool_worker, args=(child, self.memory_bytes), daemon=True)
-        proc.start()
-        child.close()
-        return _Worker(proc, parent)
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+    timeout: float | None = DEFAULT_TIMEOUT
+    memory_bytes: int | None = DEFAULT_MEMORY
+    max_tasks_per_worker: int = 100
+    _live: list[_Worker] = field(default_factory=list, init=False, repr=False)
 
-    def imap_unordered(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
-        """Yield (task index, result or WorkbookRejected/exception) as tasks finish."""
-        pending = list(enumerate(tasks))[::-1]
-        self._pool = [self._spawn() for _ in range(min(self.workers, max(1, len(tasks))))]
+    def imap_unordered(self, fn: Callable[..., Any], tasks: Iterable[tuple[Any, ...]]) -> Iterator[_Outcome]:
+        """``fn(*args)`` for each args tuple; yields (task index, result, WorkerFailed or fn's exception)."""
+        return self.imap_tasks((fn, args) for args in tasks)
+
+    def imap_tasks(self, tasks: Iterable[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[_Outcome]:
+        """Run (fn, args) pairs; yields (task index, outcome) in completion order.
+
+        A freed worker gets its next task before the result is yielded, so the workers stay busy while
+        the caller handles it (stores it, writes files).
+        """
+        pending = enumerate(tasks)
+        slots: list[_Worker | None] = [None] * max(1, self.workers)
+        exhausted = False
+
+        def refill() -> list[_Outcome]:
+            nonlocal exhausted
+            failures = []
+            for i in range(len(slots)):  # one task to each idle worker
+                while not exhausted and (slots[i] is None or slots[i].task is None):  # type: ignore[union-attr]
+                    item = next(pending, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    index, (fn, args) = item
+                    try:
+                        task = pickle.dumps((fn, tuple(args), {}), _PROTOCOL)
+                    except Exception as exc:  # a lambda, an open file...: this task's failure only
+                        failures.append((index, exc))
+                        continue
+                    slots[i] = self._dispatch(slots[i], index, task)
+            return failures
+
         try:
-            for w in self._pool:
-                self._feed(w, fn, pending)
-            while any(w.task is not None for w in self._pool):
-                busy = [w for w in self._pool if w.task is not None]
-                deadline = min(w.started + self.timeout for w in busy)
-                ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))
+            outcomes: list[_Outcome] = []
+            while True:
+                outcomes += refill()
+                yield from outcomes
+                outcomes = []
+                busy = [w for w in slots if w is not None and w.task is not None]
+                if not busy:
+                    return
+                wait_for = min(w.deadline for w in busy) - time.monotonic()
+                ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                                 None if wait_for == math.inf else max(0.0, wait_for)))
                 for w in busy:
-                    outcome: tuple[int, Any] | None = None
-                    if w.conn in ready:
-                        try:
-                            index, status, value = w.conn.recv()
-                        except (EOFError, OSError, pickle.UnpicklingError):
-                            index = w.task
-                            w.proc.join(1)
-                            outcome = (index, _died(w.proc.exitcode, self.memory_bytes))
-                            self._replace(w)
-                        else:
-                            outcome = (index, value if status in ("ok", "error") else _memory())
-                            w.task = None
-                    elif time.monotonic() >= w.started + self.timeout:
-                        index = w.task
+                    index = w.task
+                    if w.conn in ready or w.proc.sentinel in ready:
+                        blob = None
+                        if w.conn.poll(0):
+                            with contextlib.suppress(EOFError, OSError):
+                                blob = w.conn.recv_bytes()
+                        w.task, w.deadline = None, math.inf
+                        if blob is None:  # died without a word: signal, abort, OOM killer
+                            slots[slots.index(w)] = None
+                            outcomes.append((index, _died(self._retire(w), self.timeout)))
+                            continue
+                        _, value = _outcome(blob)
+                        if isinstance(value, WorkerFailed) and value.code == "worker-memory":
+                            slots[slots.index(w)] = None  # it leaves by itself after a MemoryError
+                            self._retire(w)
+                        outcomes.append((index, value))
+                    elif time.monotonic() >= w.deadline:
                         w.proc.kill()
-                        w.proc.join()
-                        outcome = (index, _timeout(self.timeout))
-                        self._replace(w)
-                    if w.task is None:
-                        self._feed(w, fn, pending)   # keep the worker busy while the caller handles the result
-                    if outcome is not None:
-                        yield outcome
+                        slots[slots.index(w)] = None
+                        self._retire(w)
+                        outcomes.append((index, _timeout(self.timeout)))
         finally:
             self.close()
 
-    def _replace(self, w: _Worker) -> None:
-        w.conn.close()
-        fresh = self._spawn()
-        w.proc, w.conn, w.task = fresh.proc, fresh.conn, None
+    def _dispatch(self, w: _Worker | None, index: int, task: bytes) -> _Worker:
+        """Send a task to this slot's worker, starting a fresh one if there is none, it is spent or gone."""
+        if w is None or w.done >= self.max_tasks_per_worker:
+            w = self._replace(w)
+        try:
+            w.conn.send_bytes(task)
+        except OSError:  # the idle worker died meanwhile
+            w = self._replace(w)
+            w.conn.send_bytes(task)
+        w.task, w.done = index, w.done + 1
+        w.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
+        return w
 
-    def _feed(self, w: _Worker, fn: Callable[..., Any], pending: list[tuple[int, tuple[Any, ...]]]) -> None:
-        if pending:
-            index, args = pending.pop()
-            w.task, w.started = index, time.monotonic()
-            w.conn.send((index, fn, args))
+    def _replace(self, old: _Worker | None) -> _Worker:
+        if old is not None:
+            self._retire(old)
+        parent, child = _CTX.Pipe()
+        # The parent's ends, ours included, copied by fork: while the worker holds them it never sees EOF.
+        inherited = [w.conn.fileno() for w in self._live] + [parent.fileno()]
+        proc = _CTX.Process(target=_pool_worker, name="shinsei-pool-worker", args=(
+            child, self.memory_bytes, self.timeout, self.max_tasks_per_worker, inherited))
+        proc.start()
+        child.close()
+        worker = _Worker(proc, parent)
+        self._live.append(worker)
+        return worker
+
+    def _retire(self, w: _Worker) -> int | None:
+        with contextlib.suppress(ValueError):
+            self._live.remove(w)
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        code = _reap(w.proc, 1.0)
+        with contextlib.suppress(ValueError):
+            w.proc.close()
+        return code
 
     def close(self) -> None:
-        for w in self._pool:
-            with contextlib.suppress(OSError):
-                w.conn.send(None)
-            w.proc.join(1)
-            if w.proc.is_alive():
+        """Stop every worker still running (their tasks, if any, are abandoned)."""
+        for w in list(self._live):
+            if w.task is not None:
                 w.proc.kill()
-            w.conn.close()
-        self._pool = []
+            self._retire(w)
+
+    def __enter__(self) -> IsolatedPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

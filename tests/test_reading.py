@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 from openpyxl.utils import get_column_letter, range_boundaries
-from pipeline.safety import WorkbookRejected
 
+from pipeline.safety import WorkbookRejected
 from pipeline.validate import validate_file
 from tests.conftest import codes, only
 

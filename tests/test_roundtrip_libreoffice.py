@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline.normalise import to_date, to_yen
 
+from pipeline.normalise import to_date, to_yen
 from pipeline.packs import load_pack
 from pipeline.validate import validate_file
 from tests.conftest import PACKS

@@ -1,27 +1,46 @@
 """Decide whether a cost line is eligible: ``ok``, ``ng`` (ineligible) or ``review`` (a person should look).
 
-Order of evidence, strongest first: a category the programme excludes (India: travel,
-research); an amount rule (NEXUS goods at or above the consumables threshold); the words of
-the line, where an ineligible word wins unless a longer legitimate phrase contains it
-(企業見学 vs 見学料); then typo-tolerant English words. No per-line exceptions: all in the lexicon.
+Evidence, in order of precedence:
+1. the budget category: a category the pack lists under ``ineligible_categories`` (India: travel,
+   research) decides the line whatever its description says;
+2. the words of the description, weighted by the lexicon: a longer match hides the matches inside
+   it (企業見学 hides 見学, but 見学料 stays), synonyms of one group count once, different groups
+   add up, and the strongest legitimate context (会議, 講師謝金, workshop ...) is subtracted;
+3. the amount: a unit price at or above a pack threshold adds weight (NEXUS goods at 200,000 yen),
+   which consumable words (試薬, shelf life ...) discount to ``review``.
+The reason with the highest score wins (the lexicon's precedence breaks ties); its score against
+the lexicon's thresholds gives the verdict. No per-line exceptions: everything is in the data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from functools import cache
 from typing import Any
 
-from pipeline.eligibility.lexicon import Lexicon, Term, lexicon_for
-from pipeline.eligibility.matchtext import deletions, english_words, fold
-from pipeline.packs import Pack, load_pack
+import yaml
 
-VERDICT_RANK = {"ng": 2, "review": 1, "ok": 0}
+from pipeline.eligibility.lexicon import Entry, Lexicon, LexiconError, compile_lexicon, lexicon_path
+from pipeline.eligibility.matchtext import (
+    collapse_doubles,
+    deletions,
+    fold_map,
+    fold_normalised,
+    nfkc,
+    strip_numbering,
+    word_spans,
+    words,
+)
+from pipeline.resources import packs_dir
+
+_TRAILING = frozenset("ーｰ-‐‑–—―−~〜～ﾞﾟ゛゜")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classification:
-    verdict: str
+    """The verdict on one cost line, with the clause and a bilingual message built from the rule's data."""
+
+    verdict: str                                # ok | ng | review
     reason: str | None = None
     clause: dict[str, str] | None = None
     message_ja: str | None = None
@@ -35,136 +54,330 @@ class Classification:
 OK = Classification("ok")
 
 
-class Classifier:
-    def __init__(self, pack: Pack) -> None:
-        self.pack = pack
-        self.lexicon: Lexicon = lexicon_for(pack)
-        self.category_reason: dict[str, str] = {
-            ch.code: ch.extra["reason"] for ch in pack.lists.get("ineligible_categories", []) if "reason" in ch.extra}
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    entry: Entry
+    english: bool        # token span (English side) or folded-character span (Japanese side)
+    start: int
+    end: int
+    typo: bool = False
 
-    # -- evidence --------------------------------------------------------------------------------
-    def _category(self, category: str | None) -> str | None:
+
+class Classifier:
+    """The classifier of one rule pack: its lexicon, categories, thresholds and clauses, compiled once."""
+
+    def __init__(self, pack_data: Mapping[str, Any]) -> None:
+        self.pack_data = pack_data
+        self.pack_id: str = pack_data["id"]
+        self.lexicon: Lexicon = compile_lexicon(lexicon_path(dict(pack_data)))
+        lists = pack_data.get("lists", {})
+        self.clauses = {reason: self._clause(info["clause"]) for reason, info in self.lexicon.reasons.items()}
+        self.blocked: dict[str, str] = {}           # category code -> reason (pack: ineligible_categories)
+        aliases: list[tuple[str, str]] = []
+        for list_name in ("ineligible_categories", "budget_categories"):
+            for item in lists.get(list_name, []):
+                if list_name == "ineligible_categories":
+                    if item.get("reason") not in self.lexicon.reasons:
+                        raise LexiconError(f"{self.pack_id}: ineligible category {item['code']!r} has reason "
+                                           f"{item.get('reason')!r}, which the lexicon does not explain")
+                    self.blocked[item["code"]] = item["reason"]
+                texts = [item["code"], item["ja"], item["en"], *item.get("aliases", []),
+                         *self.lexicon.category_aliases.get(item["code"], ())]
+                aliases += [(self._category_key(str(t)), item["code"]) for t in texts]
+        self._cat_exact: dict[str, str] = {}
+        for key, code in aliases:
+            if key:
+                self._cat_exact.setdefault(key, code)
+        self._cat_contained = sorted({(k, c) for k, c in aliases if len(k) >= 2}, key=lambda kc: -len(kc[0]))
+        self._cat_memo: dict[str, str | None] = {}
+        known_codes = {code for _, code in aliases}
+        unknown = self.lexicon.category_codes() - known_codes
+        if unknown:
+            raise LexiconError(f"{self.pack_id}: the lexicon names budget categories the pack lacks: "
+                               f"{sorted(unknown)}")
+        money = pack_data.get("money", {})
+        self.amount_rules = []
+        for rule in self.lexicon.amount_rules:
+            if rule.money_key not in money:
+                raise LexiconError(f"{self.pack_id}: an amount rule uses money.{rule.money_key}, "
+                                   "which the pack lacks")
+            self.amount_rules.append((rule, int(money[rule.money_key])))
+
+    # -- pack data ---------------------------------------------------------------------------------
+    def _clause(self, clause_id: str) -> dict[str, str]:
+        clauses, documents = self.pack_data.get("clauses", {}), self.pack_data.get("documents", {})
+        if clause_id not in clauses:
+            raise LexiconError(f"{self.pack_id}: the lexicon cites clause {clause_id!r}, "
+                               "which the pack lacks")
+        c = clauses[clause_id]
+        doc = documents.get(c["doc"])
+        if doc is None:
+            raise LexiconError(f"{self.pack_id}: clause {clause_id!r} names unknown document {c['doc']!r}")
+        out = {"document": doc["ja"], "document_en": doc["en"], "section": c["section"]}
+        if "quote" in c:
+            out["quote"] = c["quote"]
+        return out
+
+    @staticmethod
+    def _category_key(text: str) -> str:
+        return fold_normalised(strip_numbering(nfkc(text)))
+
+    def category_code(self, category: str | None) -> str | None:
+        """The pack's code for a raw category cell ("III 旅費", "Travel", "ﾘｮﾋ", "旅費（航空券）")."""
         if not category:
             return None
-        for list_name in ("budget_categories", "ineligible_categories"):
-            ch = self.pack.choice(list_name, category)
-            if ch is not None:
-                return ch.code
-        folded = fold(category)
-        for list_name in ("ineligible_categories", "budget_categories"):
-            for ch in self.pack.lists.get(list_name, []):
-                for alias in (ch.ja, ch.en, *ch.extra.get("aliases", [])):
-                    a = fold(alias)
-                    if a and (a in folded or folded in a) and len(folded) >= 2:
-                        return ch.code
+        memo = self._cat_memo
+        if category in memo:
+            return memo[category]
+        key = self._category_key(category)
+        code = self._cat_exact.get(key)
+        if code is None and key:
+            found = [(-len(k), key.find(k), c) for k, c in self._cat_contained if k in key]
+            if found:
+                code = min(found)[2]
+            elif len(key) >= 2:
+                inside = [(len(k), c) for k, c in self._cat_contained if key in k]
+                code = min(inside)[1] if inside else None
+        if len(memo) > 10_000:
+            memo.clear()
+        memo[category] = code
+        return code
+
+    # -- evidence ----------------------------------------------------------------------------------
+    def _japanese_hits(self, folded: str, code: str | None) -> list[_Hit]:
+        terms = self.lexicon.jp_terms
+        hits = []
+        for start, key in self.lexicon.jp_automaton.find(folded):
+            entry = terms[key]
+            if entry.categories is None or code in entry.categories:
+                hits.append(_Hit(entry, False, start, start + len(key)))
+        return hits
+
+    def _english_hits(self, tokens: list[str], code: str | None) -> list[_Hit]:
+        lex = self.lexicon
+        terms, n = lex.en_terms, len(tokens)
+        prefixes = lex.en_prefixes
+        limit = lex.en_max_tokens
+        hits: list[_Hit] = []
+        covered = [False] * n
+        for i in range(n):
+            key, found = "", None
+            for j in range(i, min(n, i + limit)):
+                key += tokens[j]
+                entry = terms.get(key) or self._plural(key)
+                if entry is not None and (entry.categories is None or code in entry.categories):
+                    found = (j + 1, entry)
+                if key not in prefixes:
+                    break
+            if found is not None:
+                hits.append(_Hit(found[1], True, i, found[0]))
+                for k in range(i, found[0]):
+                    covered[k] = True
+        typo_index, known = lex.typo_index, lex.known_words
+        if not typo_index:
+            return hits
+        for i in range(n):
+            if covered[i]:
+                continue
+            for j in (i + 1, i + 2):
+                if j > n or (j == i + 2 and covered[i + 1]):
+                    continue
+                if j == i + 1:
+                    word = tokens[i]
+                    if word in known:
+                        continue
+                elif tokens[i] in known or tokens[i + 1] in known:
+                    continue
+                else:
+                    word = tokens[i] + tokens[i + 1]
+                if len(word) < 5 or not word.isalpha():
+                    continue
+                entry = self._typo(word, typo_index)
+                if entry is not None and (entry.categories is None or code in entry.categories):
+                    hits.append(_Hit(entry, True, i, j, typo=True))
+                    break
+        return hits
+
+    def _plural(self, key: str) -> Entry | None:
+        terms = self.lexicon.en_terms
+        if key.endswith("ies"):
+            return terms.get(key[:-3] + "y")
+        if key.endswith("es") and key[:-2] in terms:
+            return terms[key[:-2]]
+        if key.endswith("s"):
+            return terms.get(key[:-1])
         return None
 
-    def _words(self, description: str, category: str | None = None) -> Term | None:
-        """The decisive term of the description: highest verdict, earliest, not shielded by an ok phrase."""
-        text = fold(description)
-        neutral = {r for words, reasons in self.lexicon.neutralisers if any(w in text for w in words) for r in reasons}
-        hits: list[tuple[int, int, Term]] = []
-        for m in self.lexicon.pattern.finditer(text):
-            term = self.lexicon.terms[m.group(1)]
-            hits.append((m.start(), m.start() + len(term.folded), term))
-        shields = [(s, e) for s, e, t in hits if t.verdict == "ok"]
-        best: tuple[int, int, Term] | None = None
-        for s, e, t in hits:
-            if t.verdict == "ok" or (category and category in t.not_in):
-                continue
-            if t.verdict == "review" and t.reason in neutral:
-                continue
-            if any(ss <= s and e <= se and (se - ss) > (e - s) for ss, se in shields):
-                continue
-            if best is None or VERDICT_RANK[t.verdict] > VERDICT_RANK[best[2].verdict]:
-                best = (s, e, t)
-        if best is not None and best[2].verdict == "ng":
-            return best[2]
-        typo = self._typo(description)
-        if typo is not None and (typo.reason in neutral and typo.verdict == "review"):
-            typo = None
-        if typo is not None and (best is None or VERDICT_RANK[typo.verdict] > VERDICT_RANK[best[2].verdict]):
-            return typo
-        return best[2] if best is not None else None
+    @staticmethod
+    def _typo(word: str, index: dict[str, tuple[Entry, ...]]) -> Entry | None:
+        """A flagged English term one edit from ``word`` or its singular (doubled letters ignored)."""
+        forms = [word]
+        if word.endswith("ies"):
+            forms.append(word[:-3] + "y")
+        elif word.endswith("es"):
+            forms += [word[:-2], word[:-1]]
+        elif word.endswith("s"):
+            forms.append(word[:-1])
+        for form in forms:
+            short = collapse_doubles(form)
+            found = index.get(short)
+            if found is None and len(short) >= 7:
+                for variant in deletions(short):
+                    found = index.get(variant)
+                    if found is not None:
+                        break
+            if found:
+                return max(found, key=lambda e: max(w for _, w in e.weights))
+        return None
 
-    def _typo(self, description: str) -> Term | None:
-        """An English word one edit away from a lexicon word (sightseing, souvenier, admision)."""
-        found: Term | None = None
-        for word in english_words(description):
-            if len(word) < 6 or word in self.lexicon.terms:
-                continue
-            for variant in {word} | deletions(word):
-                term = self.lexicon.typo_index.get(variant)
-                if term is not None and abs(len(term.folded) - len(word)) <= 1:
-                    if found is None or VERDICT_RANK[term.verdict] > VERDICT_RANK[found.verdict]:
-                        found = term
-        return found
+    @staticmethod
+    def _visible(hits: list[_Hit]) -> list[_Hit]:
+        """Hits not lying inside a longer hit on the same side (precedence of the longer phrase)."""
+        out = []
+        for h in hits:
+            inside = any(o is not h and o.english == h.english and o.start <= h.start and h.end <= o.end
+                         and (o.end - o.start) > (h.end - h.start) for o in hits)
+            if not inside:
+                out.append(h)
+        return out
 
-    # -- decision --------------------------------------------------------------------------------
+    # -- decision ----------------------------------------------------------------------------------
     def classify(self, *, category: str | None = None, description: str | None = None,
                  unit_price: int | None = None, quantity: float | None = None) -> Classification:
-        code = self._category(category)
-        if code in self.category_reason:
-            return self._result("ng", self.category_reason[code], category or code)
-        description = description or ""
-        term = self._words(description, code) if description else None
-        if term is not None and term.verdict == "ng":
-            return self._result("ng", term.reason, self._source_span(description, term))
-        for rule in self.lexicon.amount_rules:
-            limit = self.pack.money.get(rule["min_unit_price_from"])
-            if limit is not None and code in rule["categories"] and unit_price is not None and unit_price >= limit:
-                soft = self.lexicon.soften_terms.get(rule["reason"], [])
-                folded = fold(description)
-                verdict = rule.get("soften_to", "review") if any(s in folded for s in soft) else rule["verdict"]
-                return self._result(verdict, rule["reason"], f"{unit_price:,}円", limit=limit)
-        if term is not None:
-            return self._result(term.verdict, term.reason, self._source_span(description, term))
-        return OK
+        """Classify one budget line (``quantity`` is accepted for convenience: the rules are per unit)."""
+        code = self.category_code(category)
+        if code in self.blocked:
+            return self._result("ng", self.blocked[code], (category or "").strip(), unit_price)
+        lex = self.lexicon
+        hits: list[_Hit] = []
+        folded = ""
+        if description:
+            normalised = nfkc(description)
+            folded = fold_normalised(normalised)
+            hits = self._visible(self._japanese_hits(folded, code))
+            hits += self._visible(self._english_hits(words(normalised), code))
+        positive: dict[str, dict[int, tuple[int, _Hit | None]]] = {}
+        negative: dict[str, int] = {}
+        for h in hits:
+            for reason, weight in h.entry.weights:
+                weight -= 1 if h.typo and weight > 0 else 0      # a guessed word counts a little less
+                self._add(positive, negative, reason, weight, h.entry.group, h)
+        for cats, weights, group in lex.category_weights:
+            if code in cats:
+                for reason, weight in weights:
+                    self._add(positive, negative, reason, weight, group, None)
+        price_hit = None
+        if unit_price is not None and code is not None:
+            for rule, limit in self.amount_rules:
+                if code in rule.categories and unit_price >= limit:
+                    price_hit = (rule, limit)
+                    for reason, weight in rule.weights:
+                        self._add(positive, negative, reason, weight, rule.group, None)
+        if not positive:
+            return OK
+        floor = negative.get("*", 0)
+        best: tuple[int, int, str] | None = None
+        for reason, groups in positive.items():
+            score = sum(w for w, _ in groups.values()) + min(negative.get(reason, 0), floor)
+            candidate = (score, -lex.precedence[reason], reason)
+            if best is None or candidate > best:
+                best = candidate
+        assert best is not None
+        score, _, reason = best
+        verdict = "ng" if score >= lex.ng else "review" if score >= lex.review else "ok"
+        if verdict == "ok":
+            return OK
+        decisive = [h for w, h in sorted(positive[reason].values(), key=lambda wh: -wh[0]) if h is not None]
+        if decisive:
+            matched = self._source_text(description or "", folded, decisive[0])
+        elif price_hit is not None:
+            matched = f"{unit_price:,}円"
+        else:
+            matched = (category or "").strip() or None
+        limit = price_hit[1] if price_hit else None
+        return self._result(verdict, reason, matched, unit_price, limit)
 
-    def _source_span(self, description: str, term: Term) -> str:
-        """The part of the original text that matched, when it can be found; else the lexicon's word."""
-        folded_chars = []
-        positions = []
-        for i, ch in enumerate(description):
-            f = fold(ch)
-            for c in f:
-                folded_chars.append(c)
-                positions.append(i)
-        joined = "".join(folded_chars)
-        at = joined.find(term.folded)
-        if at < 0:
-            return term.text
-        start, end = positions[at], positions[at + len(term.folded) - 1] + 1
-        while end < len(description) and not fold(description[end]) and not description[end].isspace():
-            end += 1  # a trailing long-vowel mark or hyphen belongs to the word
+    @staticmethod
+    def _add(positive: dict[str, dict[int, tuple[int, _Hit | None]]], negative: dict[str, int], reason: str,
+             weight: int, group: int, hit: _Hit | None) -> None:
+        if weight > 0:
+            groups = positive.setdefault(reason, {})
+            if group not in groups or groups[group][0] < weight:
+                groups[group] = (weight, hit)
+        elif weight < 0 and weight < negative.get(reason, 0):
+            negative[reason] = weight
+
+    def _source_text(self, description: str, folded_fast: str, hit: _Hit) -> str:
+        """The applicant's own words behind a hit; the lexicon's spelling when they cannot be traced."""
+        if hit.english:
+            spans = word_spans(description)
+            if hit.end <= len(spans):
+                return description[spans[hit.start][0]:spans[hit.end - 1][1]]
+            return hit.entry.text
+        folded, origin = fold_map(description)
+        if folded != folded_fast or hit.end > len(origin):
+            return hit.entry.text
+        start, end = origin[hit.start], origin[hit.end - 1] + 1
+        while end < len(description) and (description[end] in _TRAILING
+                                          or (description[end] in "ァィゥェォぁぃぅぇぉ"
+                                          and description[end - 1] in "ヴゔ")):
+            end += 1
         return description[start:end]
 
-    def _result(self, verdict: str, reason: str | None, matched: str | None, **values: Any) -> Classification:
-        info = self.lexicon.reasons[reason] if reason else {}
-        clause = self.pack.clause(info["clause"]) if info else None
-        where = f"{clause['document']} {clause['section']}" if clause else ""
-        where_en = f"{clause['document_en']} {clause['section']}" if clause else ""
-        if verdict == "ng":
-            ja = f"「{matched}」: {info['ja']}（{where}）"
-            en = f"'{matched}': {info['en']} ({where_en})"
-        else:
-            ja = f"「{matched}」: {info['ja']} 対象外の可能性があります。内容を確認してください（{where}）"
-            en = f"'{matched}': {info['en']} It may be ineligible: please check ({where_en})"
-        if values.get("limit") is not None:
-            ja = ja.replace("{limit}", f"{values['limit']:,}")
-            en = en.replace("{limit}", f"{values['limit']:,}")
-        return Classification(verdict, reason, clause, ja, en, matched)
+    def _result(self, verdict: str, reason: str, matched: str | None, unit_price: int | None,
+                limit: int | None = None) -> Classification:
+        info = self.lexicon.reasons[reason]
+        clause = self.clauses[reason]
+        values = {"limit": f"{limit:,}" if limit is not None else "", "unit_price":
+                  f"{unit_price:,}" if unit_price is not None else ""}
+        fields = {
+            "matched": matched or "", "label_ja": info["label"]["ja"], "label_en": info["label"]["en"],
+            "explanation_ja": info["ja"].format_map(values), "explanation_en": info["en"].format_map(values),
+            "document": clause["document"], "document_en": clause["document_en"],
+            "section": clause["section"],
+        }
+        template = self.lexicon.messages[verdict]
+        return Classification(verdict, reason, dict(clause), template["ja"].format_map(fields),
+                              template["en"].format_map(fields), matched)
 
 
-@cache
-def _classifier(pack_id: str) -> Classifier:
-    return Classifier(load_pack(pack_id))
+# -- loading -----------------------------------------------------------------------------------------
+_BY_ID: dict[str, Classifier] = {}      # packs as they are on disk, by id
+_BY_DATA: dict[str, Classifier] = {}    # the last pack data handed in for an id, when it is not the file's
 
 
-def load_classifier(pack: Pack | dict[str, Any] | str) -> Classifier:
-    """The classifier of a pack (a Pack, its data dict, or its id), built once per process."""
-    if isinstance(pack, Pack):
-        return _classifier(pack.id)
-    if isinstance(pack, dict):
-        return _classifier(pack["id"])
-    return _classifier(pack)
+def _pack_file_data(pack_id: str) -> dict[str, Any]:
+    folder = packs_dir()
+    path = folder / f"{pack_id}.yaml"
+    if not pack_id.replace("-", "").isalnum() or not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "-"
+        raise LexiconError(f"制度ID {pack_id!r} のルールパックがありません（あるもの: {known}）/ "
+                           f"no rule pack {pack_id!r} (available: {known})")
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def load_classifier(pack: Mapping[str, Any] | Any | str) -> Classifier:
+    """The classifier of a pack: its id, its YAML data (dict) or a loaded ``Pack``; built once per pack.
+
+    An id loads packs/<id>.yaml. Data that differ from the file (a pack edited in a test, say) get their
+    own classifier and never replace the one of the file.
+    """
+    if isinstance(pack, str):
+        cached = _BY_ID.get(pack)
+        if cached is None:
+            cached = _BY_ID[pack] = Classifier(_pack_file_data(pack))
+        return cached
+    data: Mapping[str, Any] = getattr(pack, "data", pack)
+    pack_id = data["id"]
+    for cache in (_BY_ID, _BY_DATA):
+        cached = cache.get(pack_id)
+        if cached is not None and (cached.pack_data is data or cached.pack_data == data):
+            return cached
+    classifier = Classifier(data)
+    on_disk = pack_id not in _BY_ID and (packs_dir() / f"{pack_id}.yaml").is_file()
+    if on_disk and data == _pack_file_data(pack_id):
+        _BY_ID[pack_id] = classifier
+    else:
+        _BY_DATA[pack_id] = classifier
+    return classifier

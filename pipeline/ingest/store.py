@@ -25,13 +25,20 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
+        # pysqlite runs DDL outside transactions: a run killed during a migration would leave half a
+        # schema. Take over BEGIN so every transaction, DDL included, is all or nothing.
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
+            conn.isolation_level = None
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     return engine
 
 
