@@ -75,6 +75,9 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:H{max(ws.max_row, 1)}"
+    ws.page_setup.orientation = "landscape"          # printed: one page wide, as many pages down as needed
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     wb.active = 0
 
 

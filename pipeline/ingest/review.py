@@ -162,6 +162,8 @@ def _write_table(wb: Any, name: str, rows: list[dict[str, Any]], columns: list[s
                 ws.write_string(r, c, str(neutralise(str(value))))
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(len(rows), 1), len(columns) - 1)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
     return ws
 
 
