@@ -75,6 +75,30 @@ def libreoffice(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Pa
     return roundtrip
 
 
+def assert_rule(check: Callable[..., Report], base: Callable[[str], dict[str, Any]], pack: str, code: str,
+                breaks: Callable[[dict[str, Any]], Any], at_limit: Callable[[dict[str, Any]], Any] | None,
+                severity: str, sheet: str, column: str | None, clause: str, document: str) -> None:
+    """A rule fires on a workbook that breaks it (code, severity, sheet, cell column, clause asserted)
+    and stays silent on one at its limit."""
+    data = base(pack)
+    breaks(data)
+    report = check(pack, data)
+    found = only(report, code)
+    assert found, f"{code} not reported; got {codes(report)}"
+    f = found[0]
+    assert f.severity == severity
+    assert f.location.sheet == sheet
+    if column:
+        assert (f.location.cell or "").startswith(column), f.location
+    assert clause in f.clause["section"]
+    assert f.clause["document"].startswith(document if clause != "記入要領" else "shinsei 様式")
+    assert f.message_ja and f.message_en and "{" not in f.message_ja + f.message_en
+    if at_limit is not None:
+        data = base(pack)
+        at_limit(data)
+        assert code not in codes(check(pack, data))
+
+
 def codes(report: Report, severity: str | None = None) -> list[str]:
     return [f.code for f in report.findings if severity is None or f.severity == severity]
 

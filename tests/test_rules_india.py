@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import codes, only
+from tests.conftest import assert_rule, codes, only
 
 INDIA = "india-circulation-2025"
 PEOPLE = "招へい者 Invitees"
@@ -94,23 +94,7 @@ CASES: list[tuple[str, Callable, Callable | None, str, str, str | None, str]] = 
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_rule(check: Callable, base: Callable, code: str, breaks: Callable, at_limit: Callable | None,
               severity: str, sheet: str, column: str | None, clause: str) -> None:
-    data = base(INDIA)
-    breaks(data)
-    report = check(INDIA, data)
-    found = only(report, code)
-    assert found, f"{code} not reported; got {codes(report)}"
-    f = found[0]
-    assert f.severity == severity
-    assert f.location.sheet == sheet
-    if column:
-        assert (f.location.cell or "").startswith(column), f.location
-    assert clause in f.clause["section"]
-    assert f.clause["document"].startswith("2025年度 インド" if clause != "記入要領" else "shinsei 様式")
-    assert "{" not in f.message_ja + f.message_en
-    if at_limit is not None:
-        data = base(INDIA)
-        at_limit(data)
-        assert code not in codes(check(INDIA, data))
+    assert_rule(check, base, INDIA, code, breaks, at_limit, severity, sheet, column, clause, "2025年度 インド")
 
 
 def test_included_tax_is_reported_as_info(check: Callable, base: Callable) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import codes, only
+from tests.conftest import assert_rule, codes, only
 
 YOUTH = "nexus-ytec-youth-2025"
 INSTR = "nexus-ytec-instructor-2025"
@@ -117,23 +117,7 @@ CASES: list[tuple[str, str, Callable, Callable | None, str, str, str | None, str
                          CASES, ids=[f"{c[0]}-{c[1].split('-')[2]}-{i}" for i, c in enumerate(CASES)])
 def test_rule(check: Callable, base: Callable, code: str, pack: str, breaks: Callable, at_limit: Callable | None,
               severity: str, sheet: str, column: str | None, clause: str) -> None:
-    data = base(pack)
-    breaks(data)
-    report = check(pack, data)
-    found = only(report, code)
-    assert found, f"{code} not reported; got {codes(report)}"
-    f = found[0]
-    assert f.severity == severity
-    assert f.location.sheet == sheet
-    if column:
-        assert (f.location.cell or "").startswith(column), f.location
-    assert clause in f.clause["section"]
-    assert f.clause["document"].startswith("2025年度 NEXUS" if clause != "記入要領" else "shinsei 様式")
-    assert f.message_ja and f.message_en and "{" not in f.message_ja + f.message_en
-    if at_limit is not None:
-        data = base(pack)
-        at_limit(data)
-        assert code not in codes(check(pack, data))
+    assert_rule(check, base, pack, code, breaks, at_limit, severity, sheet, column, clause, "2025年度 NEXUS")
 
 
 def test_leader_exempt_from_age(check: Callable, base: Callable) -> None:
