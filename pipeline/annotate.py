@@ -71,6 +71,8 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
             link.font = Font(color="0563C1", underline="single")
         for col in (4, 5, 6):
             ws.cell(row=row, column=col).alignment = Alignment(wrap_text=True, vertical="top")
+        ws.row_dimensions[row].height = 15 * max(_lines(f.message_ja, 60), _lines(f.message_en, 60),
+                                                 _lines(clause_text(f.clause), 40))
     for col, width in zip("ABCDEFGH", (14, 30, 26, 60, 60, 40, 16, 16), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"
@@ -79,6 +81,12 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     wb.active = 0
+
+
+def _lines(text: str, width: int) -> int:
+    """Wrapped line count of ``text`` in a column ``width`` characters wide (CJK characters count two)."""
+    cells = sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+    return max(1, -(-cells // width))
 
 
 def _plain(value: object) -> object:
