@@ -8,7 +8,6 @@ beside them so the rules can report a mismatch.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -255,6 +254,3 @@ def file_sha256(path: str | Path) -> str:
             h.update(chunk)
     return h.hexdigest()
 
-
-def today() -> str:
-    return dt.date.today().isoformat()
