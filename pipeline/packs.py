@@ -170,7 +170,7 @@ class Pack:
 def _check_references(data: dict[str, Any], form: dict[str, Any], path: Path) -> None:
     """Cross-file references a schema cannot see: clause ids, list names, sheet keys."""
     problems = []
-    for rule in data["rules"]:
+    for rule in data["rules"] + data.get("cross_rules", []):
         if rule["clause"] not in data["clauses"]:
             problems.append(f"rule {rule['code']}: unknown clause {rule['clause']!r}")
     for cid, c in data["clauses"].items():
