@@ -28,15 +28,9 @@ class UnreadableWorkbook(WorkbookRejected):
     """The file is a zip but not a workbook this engine can read (corrupt, password, broken names)."""
 
     def __init__(self, code: str, message_ja: str, message_en: str, detail: str = "") -> None:
-        self.code = code
-        self.message_ja = message_ja
-        self.message_en = message_en
-        self.detail = detail
-        Exception.__init__(self, f"{message_ja} / {message_en}" + (f" ({detail})" if detail else ""))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Raised in the reading child process and re-raised in the parent: pickle every field.
-        return (type(self), (self.code, self.message_ja, self.message_en, self.detail))
+        super().__init__(code, message_ja, message_en, detail)  # fields and pickling: WorkbookRejected
+        if detail:
+            self.args = (f"{message_ja} / {message_en} ({detail})",)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import pandas as pd
 import xlsxwriter
 
 from pipeline.cellsafe import neutralise
+from pipeline.ingest.store import cost_findings
 from pipeline.packs import load_pack
 
 FIXED_TIME = dt.datetime(2000, 1, 1)  # document properties: two runs over the same files give the same bytes
@@ -51,12 +52,8 @@ def summary_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]])
 def item_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for d in docs:
-        verdicts = {}
-        for f in reports[d["sha256"]]["findings"]:
-            if f["code"].startswith("cost.") and isinstance(f.get("actual"), dict):
-                idx = f["location"].get("path", "").split("/")
-                if len(idx) > 2 and idx[2].isdigit():
-                    verdicts[int(idx[2])] = (f["actual"]["verdict"], f["actual"].get("reason"), f["message_ja"])
+        verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"), f["message_ja"])
+                    for i, f in cost_findings(reports[d["sha256"]]["findings"]).items()}
         src = d["submission"]["source"]["tables"].get("budget", {})
         for i, b in enumerate(d["submission"].get("budget") or []):
             verdict, reason, note = verdicts.get(i, ("ok", None, None))

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.submission import file_sha256
+
 SUFFIXES = (".xlsx", ".xlsm")
 MAX_MEMBER_BYTES = 20 * 1024**2
 
@@ -36,14 +38,6 @@ class Skipped:
     name: str
     reason_ja: str
     reason_en: str
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def member_name(info: zipfile.ZipInfo) -> str:
@@ -120,7 +114,7 @@ def discover(sources: list[str | Path], staging: Path) -> tuple[list[SourceFile]
                 for item in _zip_members(p, staging):
                     (found if isinstance(item, SourceFile) else skipped).append(item)
             elif low.endswith(SUFFIXES) and not p.name.startswith(("~$", ".")):
-                found.append(SourceFile(shown, p, _sha256(p), p.stat().st_size))
+                found.append(SourceFile(shown, p, file_sha256(p), p.stat().st_size))
             else:
                 skipped.append(Skipped(shown, ".xlsx/.xlsm/.zip ではありません", "not an .xlsx, .xlsm or .zip file"))
     found.sort(key=lambda f: f.name)

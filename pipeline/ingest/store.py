@@ -94,7 +94,8 @@ class Store:
         sub = report["submission"]
         key = submission_key(sub)
         plan = sub.get("plan") or {}
-        verdicts = _cost_verdicts(report)
+        verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"))
+                    for i, f in cost_findings(report["findings"]).items()}
         src_rows = sub["source"]["tables"].get("budget", {})
         with self.engine.begin() as conn:
             for table in (t.participants, t.cost_items, t.findings):
@@ -185,15 +186,15 @@ class Store:
         self.engine.dispose()
 
 
-def _cost_verdicts(report: dict[str, Any]) -> dict[int, tuple[str, str | None]]:
-    out: dict[int, tuple[str, str | None]] = {}
-    for f in report["findings"]:
+def cost_findings(findings: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The classifier's finding on each budget line, by line index (lines judged ok have none)."""
+    out: dict[int, dict[str, Any]] = {}
+    for f in findings:
         if not f["code"].startswith("cost.") or not isinstance(f.get("actual"), dict):
             continue
-        path = f["location"].get("path", "")
-        parts = path.split("/")
+        parts = f["location"].get("path", "").split("/")
         if len(parts) >= 3 and parts[1] == "budget" and parts[2].isdigit():
-            out[int(parts[2])] = (f["actual"]["verdict"], f["actual"].get("reason"))
+            out[int(parts[2])] = f
     return out
 
 
