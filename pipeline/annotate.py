@@ -16,35 +16,20 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import quote_sheetname
 from openpyxl.workbook.workbook import Workbook
 
-from pipeline.cellsafe import neutralise as safe_text
-from pipeline.findings import Finding, Report
-from pipeline.report_text import SEVERITY_LABEL, clause_text
-
-RESULT_SHEET = "検証結果"
-FILLS = {"error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}
-
-
-def _cells(f: Finding) -> list[str]:
-    if f.location.cell:
-        return [f.location.cell]
-    if f.location.range:
-        return [f.location.range.split(":")[0]]
-    return []
+from pipeline.findings import Report
+from pipeline.report_text import clause_text
+from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, WIDTHS, finding_cells, result_row, worst_by_cell
 
 
 def annotate_workbook(wb: Workbook, report: Report) -> None:
     """Fill, comment and list the findings of ``report`` in an open workbook."""
-    worst: dict[tuple[str, str], str] = {}
+    worst = worst_by_cell(report, wb.sheetnames)
     notes: dict[tuple[str, str], list[str]] = {}
-    order = {"error": 0, "warning": 1, "info": 2}
     for f in report.findings:
-        if not f.location.sheet or f.location.sheet not in wb.sheetnames:
-            continue
-        for cell in _cells(f):
-            key = (f.location.sheet, cell)
-            if key not in worst or order[f.severity] < order[worst[key]]:
-                worst[key] = f.severity
-            notes.setdefault(key, []).append(f"[{f.severity}] {f.code}\n{f.message_ja}\n{f.message_en}")
+        for cell in finding_cells(f):
+            if (f.location.sheet, cell) in worst:
+                notes.setdefault((f.location.sheet, cell), []).append(
+                    f"[{f.severity}] {f.code}\n{f.message_ja}\n{f.message_en}")
     for (sheet, cell), severity in worst.items():
         c = wb[sheet][cell]
         c.fill = PatternFill("solid", fgColor=FILLS[severity])
@@ -52,19 +37,14 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
     if RESULT_SHEET in wb.sheetnames:
         del wb[RESULT_SHEET]
     ws = wb.create_sheet(RESULT_SHEET, 0)
-    headers = ["重要度 Severity", "コード Code", "場所 Location", "メッセージ（日本語）", "Message (English)",
-               "根拠 Clause", "期待値 Expected", "実際 Actual"]
-    ws.append(headers)
+    ws.append(HEADERS)
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for f in report.findings:
-        where = str(f.location) or (f.location.path or "")
-        ws.append([SEVERITY_LABEL[f.severity], f.code, safe_text(where), safe_text(f.message_ja),
-                   safe_text(f.message_en), safe_text(clause_text(f.clause)),
-                   safe_text(_plain(f.expected)), safe_text(_plain(f.actual))])
+        ws.append(result_row(f))
         row = ws.max_row
         ws.cell(row=row, column=1).fill = PatternFill("solid", fgColor=FILLS[f.severity])
-        targets = _cells(f)
+        targets = finding_cells(f)
         if f.location.sheet and targets and f.location.sheet in wb.sheetnames:
             link = ws.cell(row=row, column=3)
             link.hyperlink = f"#{quote_sheetname(f.location.sheet)}!{targets[0]}"
@@ -73,7 +53,7 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
             ws.cell(row=row, column=col).alignment = Alignment(wrap_text=True, vertical="top")
         ws.row_dimensions[row].height = 15 * max(_lines(f.message_ja, 60), _lines(f.message_en, 60),
                                                  _lines(clause_text(f.clause), 40))
-    for col, width in zip("ABCDEFGH", (14, 30, 26, 60, 60, 40, 16, 16), strict=True):
+    for col, width in zip("ABCDEFGH", WIDTHS, strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:H{max(ws.max_row, 1)}"
@@ -87,12 +67,6 @@ def _lines(text: str, width: int) -> int:
     """Wrapped line count of ``text`` in a column ``width`` characters wide (CJK characters count two)."""
     cells = sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
     return max(1, -(-cells // width))
-
-
-def _plain(value: object) -> object:
-    if value is None or isinstance(value, int | float | str):
-        return value
-    return str(value)
 
 
 def write_annotated(source: str | Path, report: Report, out: str | Path) -> Path:

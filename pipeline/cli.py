@@ -19,6 +19,7 @@ EPILOG = """\
   shinsei validate 申請書.xlsx                  検証して日英の報告を表示 / bilingual report
   shinsei validate 申請書.xlsx --json           JSON（schemas/findings.schema.json）
   shinsei validate 申請書.xlsx --annotate 注釈.xlsx   該当セルに色とコメント / annotated copy
+  shinsei validate 申請書.xlsx --presubmission  提出前チェック（ファイル名等）/ pre-submission check
   shinsei export 申請書.xlsx -o 申請書.json      正規化JSON / normalised submission JSON
   shinsei template build                        様式を生成 / build the templates
   shinsei demo                                  同梱サンプルで検証 / validate the bundled samples
@@ -45,7 +46,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.validate import validate_file
 
     try:
-        report = validate_file(args.file, args.program, isolate=not args.no_isolate)
+        report = validate_file(args.file, args.program, isolate=not args.no_isolate,
+                               stage="submission" if args.presubmission else "draft")
     except WorkbookRejected as exc:
         if args.json:
             _print_json({"schema_version": 1, "file": Path(args.file).name, "program": args.program,
@@ -172,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="該当セルに色とコメントを付けた写しを保存（元ファイルは変更しません）"
                         " / write an annotated copy (the original is untouched)")
     v.add_argument("--no-info", action="store_true", help="情報を表示しない / hide info findings")
+    v.add_argument("--presubmission", action="store_true",
+                   help="提出前チェック：公募が定めるファイル名なども確認 / pre-submission check: also the call's "
+                        "file-name convention (the add-in's 提出前チェック button)")
     v.add_argument("--no-isolate", action="store_true", help="子プロセスを使わない（信頼できるファイルのみ）/ parse in "
                                                              "this process (trusted files only)")
     v.set_defaults(func=cmd_validate)
@@ -213,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_classify(sub)
+    from addin.cli import add_parser as add_addin  # argparse only: xlwings is imported when a command runs
+
+    add_addin(sub)
     return p
 
 

@@ -27,11 +27,34 @@ _TITLE = Font(bold=True, size=14)
 _SECTION = Font(bold=True, size=12, color="1F3864")
 _LABEL = Font(bold=True)
 _EN = Font(italic=True, color="595959")
-_INPUT = PatternFill("solid", fgColor="FFF9E5")
-_CALC = PatternFill("solid", fgColor="EDEDED")
+INPUT_FILL, CALC_FILL = "FFF9E5", "EDEDED"   # yellow: fill in; grey: calculated
+_INPUT = PatternFill("solid", fgColor=INPUT_FILL)
+_CALC = PatternFill("solid", fgColor=CALC_FILL)
 _THIN = Side(style="thin", color="BFBFBF")
 _BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _FORMATS = {"yen": "#,##0", "date": "yyyy-mm-dd", "number": "0.##", "int": "0"}
+
+
+def template_fill(pack: Pack, sub: dict[str, Any], sheet: str, cell: str) -> str | None:
+    """The fill the template gives a cell of this workbook (None: no fill); what the add-in's Clear restores.
+
+    Found through the submission's source map, so it holds for rows an applicant inserted.
+    """
+    column = "".join(ch for ch in cell if ch.isalpha())
+    row = int("".join(ch for ch in cell if ch.isdigit()) or 0)
+    source = sub.get("source", {})
+    for key, ref in source.get("fields", {}).items():
+        ref_sheet, _, ref_cell = ref.rpartition("!")
+        if ref_cell == cell and ref_sheet.strip("'").replace("''", "'") == sheet and key in pack.fields:
+            return CALC_FILL if pack.fields[key].get("formula") else INPUT_FILL
+    for spec in pack.form["tables"]:
+        src = source.get("tables", {}).get(spec["key"])
+        if not src or src["sheet"] != sheet or row <= src["header_row"]:
+            continue
+        for col in spec["columns"]:
+            if src["columns"].get(col["key"]) == column:
+                return CALC_FILL if col.get("formula") else INPUT_FILL
+    return None
 
 
 def header_text(col: dict[str, Any]) -> str:

@@ -78,25 +78,31 @@ def _load(program: str) -> Pack:
         raise UnreadableWorkbook("unknown-program", str(exc), str(exc)) from exc
 
 
-def validate_raw(raw: RawWorkbook, program: str | None = None, *, sha256: str | None = None) -> Report:
-    """Validate an already-read workbook (what the add-in and the batch pipeline call)."""
+def validate_raw(raw: RawWorkbook, program: str | None = None, *, sha256: str | None = None,
+                 stage: str = "draft") -> Report:
+    """Validate an already-read workbook (what the add-in and the batch pipeline call).
+
+    ``stage="submission"`` is the pre-submission check: the draft rules plus the pack's
+    ``stage: submission`` rules (the call's file-name convention and the like).
+    """
     started = time.perf_counter()
     pack, template = detect_pack(raw, program)
     sub, input_findings = build_submission(raw, pack, template=template, sha256=sha256)
-    findings = input_findings + run_rules(sub, pack)
+    findings = input_findings + run_rules(sub, pack, stage)
     findings.extend(schema_findings(sub, pack))
     return Report(file=raw.path.name, program=pack.id, template=template, findings=sort_findings(findings),
                   submission=sub, sha256=sha256, seconds=time.perf_counter() - started)
 
 
-def validate_file(path: str | Path, program: str | None = None, *, isolate: bool = True) -> Report:
+def validate_file(path: str | Path, program: str | None = None, *, isolate: bool = True,
+                  stage: str = "draft") -> Report:
     """Validate one workbook file. Raises WorkbookRejected when the file cannot be read at all."""
     started = time.perf_counter()
     path = Path(path)
     if not path.is_file():
         raise UnreadableWorkbook("file-not-found", f"ファイルがありません: {path}", f"no such file: {path}")
     raw = read_raw(path, isolate=isolate)
-    report = validate_raw(raw, program, sha256=file_sha256(path))
+    report = validate_raw(raw, program, sha256=file_sha256(path), stage=stage)
     report.seconds = time.perf_counter() - started
     return report
 

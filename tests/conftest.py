@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -15,6 +16,10 @@ from pipeline.fill import fill_template
 from pipeline.findings import Report
 from pipeline.samples import load_scenarios
 from pipeline.validate import validate_file
+
+# xlwings checks its licence key when first imported, whichever test module imports it first
+# (addin/__init__.py sets the same default for the server and the CLI).
+os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 
 PACKS = ["nexus-ytec-youth-2025", "nexus-ytec-instructor-2025", "india-circulation-2025"]
 

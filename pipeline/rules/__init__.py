@@ -16,10 +16,19 @@ class UnknownCheck(Exception):
     """A rule names a check kind the engine does not have (a pack newer than the code)."""
 
 
-def run_rules(sub: dict[str, Any], pack: Pack) -> list[Finding]:
+STAGES = ("draft", "submission")
+
+
+def run_rules(sub: dict[str, Any], pack: Pack, stage: str = "draft") -> list[Finding]:
+    """Every rule of the pack for ``stage``: "draft" runs the rules without a stage;
+    "submission" (the pre-submission check) adds those marked ``stage: submission``."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
     ctx = Context(sub, pack)
     out: list[Finding] = []
     for rule in pack.rules:
+        if rule.get("stage", "draft") == "submission" and stage != "submission":
+            continue
         fn = CHECKS.get(rule["check"])
         if fn is None:
             raise UnknownCheck(f"{pack.id}: rule {rule['code']} uses unknown check {rule['check']!r}")

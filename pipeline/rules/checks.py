@@ -7,10 +7,13 @@ the rule's own bilingual template with the hit's values.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from pipeline import formulas
+from pipeline.findings import Location
 from pipeline.rules.context import Context, Hit, add_months, age_on, date, months_between
 
 Check = Callable[[Context, dict[str, Any]], Iterator[Hit]]
@@ -421,6 +424,31 @@ def required_fields(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
                               {"label_ja": f"{table['title']['ja']}：{col['label']['ja']}",
                                "label_en": f"{table['title']['en']}: {col['label']['en']}"},
                               expected="value", actual=None)
+
+
+# ---- the submitted file itself (pre-submission stage) -----------------------------------------
+
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+@check("file_name_convention")
+def file_name_convention(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
+    """The file title the call prescribes, e.g. "…申請_交流計画書（{institution}）"; the placeholder is
+    the named plan field. Compared after NFKC, so （） and () or full-width digits do not matter."""
+    def norm(text: str) -> str:
+        return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+    name = str(ctx.sub["source"].get("file") or "")
+    stem = name[: -len(suffix)] if (suffix := next((s for s in _WORKBOOK_SUFFIXES if name.lower().endswith(s)),
+                                                    "")) else name
+    field_key = p["field"]
+    value = ctx.sub["plan"].get(field_key)
+    expected = p["pattern"].format(**{field_key: value if value else p.get("placeholder", "…")})
+    head, _, tail = p["pattern"].partition("{" + field_key + "}")
+    m = re.fullmatch(re.escape(norm(head)) + "(.+)" + re.escape(norm(tail)), norm(stem))
+    if m and (not value or m.group(1) == norm(str(value))):
+        return
+    yield Hit(Location(path="/source/file"), {"file": name, "expected": expected}, expected=expected, actual=name)
 
 
 # ---- cost eligibility (the classifier) --------------------------------------------------------

@@ -1,0 +1,98 @@
+"""``shinsei addin``: serve the add-in, write its manifest, or show the payload Excel would send."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+SERVE_HELP = """\
+Excel は HTTPS のアドインしか読み込みません。信頼された証明書を用意してください（例: mkcert）。
+Excel loads add-ins over HTTPS only, with a certificate it trusts, e.g.:
+  mkcert -install && mkcert localhost 127.0.0.1
+  shinsei addin serve --cert localhost+1.pem --key localhost+1-key.pem
+Then in Excel: ホーム > アドイン > 個人用アドイン > マニフェストのアップロード (Home > Add-ins >
+Upload My Add-in) with the manifest from https://localhost:8000/manifest.xml
+(shinsei addin manifest --url https://localhost:8000 -o shinsei-manifest.xml).
+Licence: xlwings Server is free for non-commercial use with XLWINGS_LICENSE_KEY=noncommercial
+(PolyForm Noncommercial; universities and JST qualify); commercial use needs a paid key.
+"""
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from addin.server import serve
+
+    scheme = "https" if args.cert else "http"
+    base = f"{scheme}://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
+    print(f"shinsei 申請チェック add-in\n  作業ウィンドウ task pane: {base}/taskpane.html\n"
+          f"  マニフェスト manifest:    {base}/manifest.xml", file=sys.stderr)
+    if not args.cert:
+        print("  注意: HTTP のため Excel からは読み込めません（--cert/--key で HTTPS に） / "
+              "note: plain HTTP, which Excel will not load: give --cert and --key for HTTPS", file=sys.stderr)
+    serve(host=args.host, port=args.port, certfile=args.cert, keyfile=args.key, workers=args.workers,
+          environment=args.environment)
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)   # starlette's notice about httpx
+    from fastapi.testclient import TestClient
+
+    from addin.server import create_app
+
+    if not args.url.startswith("https://"):
+        print("警告: Excel は https:// のアドインしか読み込みません / warning: Excel loads https:// add-ins only",
+              file=sys.stderr)
+    response = TestClient(create_app(), base_url=args.url.rstrip("/")).get("/manifest.xml")
+    response.raise_for_status()
+    if args.out:
+        Path(args.out).write_text(response.text, encoding="utf-8")
+        print(f"マニフェストを保存しました / manifest written: {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(response.text)
+    return 0
+
+
+def cmd_payload(args: argparse.Namespace) -> int:
+    from addin.officejs_payload import payload_from_file
+
+    text = json.dumps(payload_from_file(args.file), ensure_ascii=False, indent=1, default=str)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    a = sub.add_parser("addin", help="Excelアドイン（xlwings Server）/ the Excel add-in (xlwings Server)",
+                       description="Excel のボタン（検証・提出前チェック・表示クリア・JSON出力）を提供するサーバー。 / "
+                                   "The server behind the workbook buttons (Validate, Pre-submission check, Clear, "
+                                   "Export).", epilog=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    asub = a.add_subparsers(dest="addin_command", required=True, metavar="ACTION")
+
+    s = asub.add_parser("serve", help="サーバーを起動 / start the server", epilog=SERVE_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--host", default="127.0.0.1", help="待ち受けアドレス / address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="ポート / port (default 8000)")
+    s.add_argument("--cert", help="TLS証明書 (PEM) / TLS certificate; Excel needs HTTPS")
+    s.add_argument("--key", help="TLS秘密鍵 (PEM) / TLS private key")
+    s.add_argument("--workers", type=int, default=1, help="ワーカー数 / uvicorn worker processes (default 1)")
+    s.add_argument("--environment", default="prod", choices=["dev", "qa", "uat", "staging", "prod"],
+                   help="xlwings Server の環境（マニフェストIDが変わる）/ xlwings Server environment (manifest id)")
+    s.set_defaults(func=cmd_serve)
+
+    m = asub.add_parser("manifest", help="サイドロード用マニフェストを出力 / write the manifest for sideloading")
+    m.add_argument("--url", default="https://localhost:8000",
+                   help="サーバーのURL / the server's public URL (default https://localhost:8000)")
+    m.add_argument("-o", "--out", help="保存先 / output file (default: standard output)")
+    m.set_defaults(func=cmd_manifest)
+
+    p = asub.add_parser("payload", help="Excel が送る JSON をファイルから作成（開発用）/ the JSON Excel would send, "
+                                        "built from a file (for development)")
+    p.add_argument("file", help=".xlsx/.xlsm")
+    p.add_argument("-o", "--out", help="保存先 / output file (default: standard output)")
+    p.set_defaults(func=cmd_payload)

@@ -1,0 +1,58 @@
+"""Run xlwings Server with shinsei's scripts, task pane and manifest (``shinsei addin serve``).
+
+xlwings Server (FastAPI) is configured by XLWINGS_* environment variables, read once when
+``xlwings_server`` is first imported; ``configure`` sets them, so it must run before that
+import. The project folder (``addin/server_project``) holds what xlwings Server looks for
+there: ``custom_scripts``, ``custom_functions``, ``templates`` and ``static`` overrides.
+Licence: xlwings Server and the remote interpreter are free for non-commercial use under
+the PolyForm Noncommercial licence with the key ``noncommercial``; commercial users need a key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent / "server_project"
+DEFAULTS = {
+    "XLWINGS_LICENSE_KEY": "noncommercial",
+    "XLWINGS_PROJECT_NAME": "shinsei 申請チェック",
+    "XLWINGS_ENVIRONMENT": "prod",
+    "XLWINGS_ENABLE_SOCKETIO": "false",      # no server push: every action answers a button
+    "XLWINGS_ENABLE_HOTRELOAD": "false",
+    "XLWINGS_ENABLE_EXAMPLES": "false",
+    "XLWINGS_ENABLE_TESTS": "false",
+    "XLWINGS_LOG_LEVEL": "WARNING",
+}
+
+
+def configure(**overrides: str) -> None:
+    """Point xlwings Server at shinsei's project folder; keeps XLWINGS_* values already set."""
+    if "xlwings_server.config" in sys.modules and overrides:
+        raise RuntimeError("xlwings Server is already imported; configure() must run before it")
+    os.environ["XLWINGS_PROJECT_DIR"] = str(PROJECT_DIR)
+    for key, value in {**DEFAULTS, **overrides}.items():
+        if key in overrides:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
+
+
+def create_app(**overrides: str) -> Any:
+    """The ASGI app (FastAPI behind xlwings' CORS middleware), for uvicorn, gunicorn or a test client."""
+    configure(**overrides)
+    from xlwings_server.main import main_app
+
+    return main_app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, certfile: str | None = None, keyfile: str | None = None,
+          workers: int = 1, environment: str = "prod") -> None:
+    """Start the server with uvicorn; HTTPS when a certificate is given (Excel requires it)."""
+    import uvicorn
+
+    configure(XLWINGS_ENVIRONMENT=environment)
+    uvicorn.run("xlwings_server.main:main_app", host=host, port=port, workers=workers,
+                ssl_certfile=certfile, ssl_keyfile=keyfile, log_level="info")

@@ -1,0 +1,132 @@
+"""Show an engine report in the open workbook, and take it away again.
+
+Validate fills the offending cells, writes the 検証結果 sheet (the same rows as the annotated
+copy of ``shinsei validate --annotate``) and a hidden marks sheet that lists every cell it
+filled with the fill the cell had before. Clear reads that list back and restores each fill,
+then deletes the sheets the add-in added. The remote interpreter cannot read a cell's colour,
+so "the fill it had before" is the template's fill for that cell (yellow input, grey
+calculated, none), found through the form; a cell filled twice keeps its first original.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import xlwings as xw
+
+from pipeline.findings import Report
+from pipeline.packs import load_pack
+from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, WIDTHS, result_row, worst_by_cell
+from pipeline.template_builder import template_fill
+
+MARKS_SHEET = "shinsei_marks"      # hidden; one row per filled cell: sheet, cell, original fill ("" = none)
+EXPORT_SHEET = "JSON出力"
+ADDED_SHEETS = (RESULT_SHEET, MARKS_SHEET, EXPORT_SHEET)
+_MARKS_HEADER = ["sheet", "cell", "original_fill"]
+_POINTS_PER_CHAR = 7.0             # Office.js column widths are in points
+
+
+def _sheet_names(book: xw.Book) -> list[str]:
+    return [s["name"] for s in book.api["sheets"]]
+
+
+def previous_marks(book: xw.Book) -> list[tuple[str, str, str]]:
+    """The cells an earlier Validate filled, with their original fills, from the hidden marks sheet."""
+    for s in book.api["sheets"]:
+        if s["name"] == MARKS_SHEET:
+            rows = s.get("values") or []
+            return [(str(r[0]), str(r[1]), str(r[2] or "")) for r in rows[1:] if len(r) >= 3 and r[0] and r[1]]
+    return []
+
+
+def _color(fill: str) -> str | None:
+    return f"#{fill}" if fill else None
+
+
+def remove_marks(book: xw.Book, keep: set[tuple[str, str]] = frozenset()) -> dict[tuple[str, str], str]:
+    """Restore the original fill of every marked cell (except ``keep``) and delete the added sheets.
+
+    Returns the original fills by (sheet, cell), for cells that are marked again.
+    """
+    sheets = _sheet_names(book)
+    originals = {}
+    for sheet, cell, original in previous_marks(book):
+        originals[(sheet, cell)] = original
+        if sheet in sheets and (sheet, cell) not in keep:
+            book.sheets[sheet][cell].color = _color(original)
+    for name in ADDED_SHEETS:
+        if name in _sheet_names(book):
+            book.sheets[name].delete()
+    return originals
+
+
+def show_report(book: xw.Book, report: Report, *, title_ja: str, title_en: str,
+                extra_ja: str = "", extra_en: str = "") -> None:
+    """Fill the offending cells, write the 検証結果 sheet and the marks, and alert a summary."""
+    worst = worst_by_cell(report, _sheet_names(book))
+    originals = remove_marks(book, keep=set(worst))
+    pack = load_pack(report.program) if report.program else None
+    marks: list[list[Any]] = [_MARKS_HEADER]
+    for (sheet, cell), severity in worst.items():
+        original = originals.get((sheet, cell))
+        if original is None:
+            original = (template_fill(pack, report.submission or {}, sheet, cell) if pack else None) or ""
+        book.sheets[sheet][cell].color = f"#{FILLS[severity]}"
+        marks.append([sheet, cell, original])
+    _write_results(book, report)
+    if len(marks) > 1:
+        marks_sheet = book.sheets.add(MARKS_SHEET, after=book.sheets[len(book.sheets) - 1])
+        marks_sheet["A1"].value = marks
+        marks_sheet.visible = False
+    book.sheets[RESULT_SHEET].activate()
+    alert(book, report, title_ja=title_ja, title_en=title_en, extra_ja=extra_ja, extra_en=extra_en)
+
+
+def _write_results(book: xw.Book, report: Report) -> None:
+    ws = book.sheets.add(RESULT_SHEET, before=book.sheets[0])
+    rows = [HEADERS] + [result_row(f) for f in report.findings]
+    ws["A1"].value = rows
+    ws["A1:H1"].font.bold = True
+    for i, width in enumerate(WIDTHS):
+        col = "ABCDEFGH"[i]
+        ws[f"{col}:{col}"].column_width = width * _POINTS_PER_CHAR
+    if report.findings:
+        ws[f"D2:F{len(rows)}"].wrap_text = True
+        start = 0
+        severities = [f.severity for f in report.findings]
+        for i in range(1, len(severities) + 1):   # one colour action per run of equal severity
+            if i == len(severities) or severities[i] != severities[start]:
+                ws[f"A{start + 2}:A{i + 1}"].color = f"#{FILLS[severities[start]]}"
+                start = i
+
+
+def summary(report: Report) -> tuple[str, str]:
+    c = report.counts
+    if not report.findings:
+        return "指摘事項はありません。", "No findings."
+    ja = (f"エラー {c['error']} 件、警告 {c['warning']} 件、情報 {c['info']} 件。"
+          f"詳しくは「{RESULT_SHEET}」シートをご覧ください。")
+    en = f"{c['error']} errors, {c['warning']} warnings, {c['info']} info. See the {RESULT_SHEET} sheet."
+    return ja, en
+
+
+def alert(book: xw.Book, report: Report, *, title_ja: str, title_en: str, extra_ja: str = "",
+          extra_en: str = "") -> None:
+    ja, en = summary(report)
+    prompt = " ".join(filter(None, (ja, extra_ja))) + "\n\n" + " ".join(filter(None, (en, extra_en)))
+    mode = "critical" if report.counts["error"] else "info"
+    book.app.alert(prompt, title=f"{title_ja} {title_en}", buttons="ok", mode=mode, callback="")
+
+
+def write_export(book: xw.Book, submission: dict[str, Any]) -> int:
+    """Write the normalised JSON into the JSON出力 sheet, one line per row of column A; returns the lines."""
+    if EXPORT_SHEET in _sheet_names(book):
+        book.sheets[EXPORT_SHEET].delete()
+    lines = json.dumps(submission, ensure_ascii=False, indent=1).splitlines()
+    ws = book.sheets.add(EXPORT_SHEET, after=book.sheets[len(book.sheets) - 1])
+    ws["A:A"].number_format = "@"      # text: a line such as ' true' must not become a boolean
+    ws["A1"].value = [[line] for line in lines]
+    ws["A:A"].column_width = 100 * _POINTS_PER_CHAR
+    ws.activate()
+    return len(lines)
