@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_manifest(args: argparse.Namespace) -> int:
     import warnings
 
-    warnings.filterwarnings("ignore", category=DeprecationWarning)   # starlette's notice about httpx
+    warnings.filterwarnings("ignore", message=".*httpx.*")   # starlette's notice about httpx
     from fastapi.testclient import TestClient
 
     from addin.server import create_app

@@ -25,6 +25,8 @@ DEFAULTS = {
     "XLWINGS_ENABLE_EXAMPLES": "false",
     "XLWINGS_ENABLE_TESTS": "false",
     "XLWINGS_LOG_LEVEL": "WARNING",
+    # xlwings reloads a task pane whose Office.js finds no host; ours shows a notice with a reload button
+    "XLWINGS_TASKPANE_RELOAD_ATTEMPTS": "0",
 }
 
 

@@ -35,7 +35,7 @@ GOOD_NAME = "2025年度若手人材交流プログラム申請_交流計画書�
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*httpx.*")
     from fastapi.testclient import TestClient
 
     from addin.server import create_app

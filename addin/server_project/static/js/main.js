@@ -3,6 +3,9 @@
 function shinseiOutsideExcel(reason) {
   const notice = document.getElementById("shinsei-no-office");
   if (notice) notice.classList.remove("d-none");
+  // xlwings Server's own "didn't load properly" overlay would cover the page; the notice says more
+  // and has its own reload button.
+  document.body.classList.add("shinsei-outside-office");
   document.querySelectorAll("[xw-click]").forEach((button) => {
     button.disabled = true;
   });
@@ -21,3 +24,8 @@ if (typeof Office === "undefined" || typeof Office.onReady !== "function") {
     .then((info) => (info && info.host ? shinseiInsideExcel(info) : shinseiOutsideExcel("no Office host")))
     .catch((error) => shinseiOutsideExcel(error));
 }
+
+document.addEventListener("DOMContentLoaded", () => {
+  const reload = document.getElementById("shinsei-reload");
+  if (reload) reload.addEventListener("click", () => window.location.reload());
+});
