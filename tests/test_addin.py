@@ -286,3 +286,28 @@ def test_text_that_looks_like_a_formula_is_written_as_text(make_workbook: Any, b
     payload = payload_from_file(path)
     values = [v for row in shown_rows(run_script("validate", payload), payload) for v in row]
     assert not [v for v in values if isinstance(v, str) and v.startswith(("=", "+", "-", "@"))]
+
+
+def test_malformed_payloads_get_an_alert_not_a_crash(client: Any) -> None:
+    """A client may send names without addresses, names on missing sheets, ragged or empty value grids
+    and tables without ranges; the engine's answer is an alert or findings, never a server error."""
+    payload = payload_from_file(samples_dir() / "nexus-ytec-youth-2025__clean.xlsx")
+    broken = copy.deepcopy(payload)
+    for n in broken["names"][3:8]:
+        n["address"], n["sheet_index"] = None, None
+    broken["names"][8]["sheet_index"] = 99
+    broken["names"][9]["address"] = "A1:ZZZZ"
+    for s in broken["sheets"]:
+        s["values"] = [row[: i % 5] for i, row in enumerate(s["values"])]
+        for t in s["tables"]:
+            t["data_body_range_address"] = None
+    no_meta = copy.deepcopy(payload)
+    no_meta["names"] = []
+    empty = copy.deepcopy(payload)
+    for s in empty["sheets"]:
+        s["values"], s["tables"] = [[]], []
+    for bad in (broken, no_meta, empty):
+        response = client.post("/xlwings/custom-scripts-call/validate", json=bad)
+        assert response.status_code == 200, response.text
+        funcs = [a["func"] for a in response.json()["actions"]]
+        assert funcs.count("alert") == 1
