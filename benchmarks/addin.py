@@ -17,12 +17,9 @@ import argparse
 import asyncio
 import copy
 import json
-import statistics
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +29,8 @@ from addin import scripts  # first: sets the xlwings licence key before xlwings 
 from addin.book_input import raw_from_payload
 from addin.officejs_payload import payload_from_file
 from addin.server import create_app
-from benchmarks.validate import make_file
+from benchmarks.validate import make_file, median_ms
 from pipeline.validate import validate_raw
-
-
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 def run_script(payload: dict[str, Any]) -> str:
