@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,8 +26,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     scheme = "https" if args.cert else "http"
     base = f"{scheme}://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
+    from addin.server import DEFAULTS
+
+    key = os.environ.get("XLWINGS_LICENSE_KEY", DEFAULTS["XLWINGS_LICENSE_KEY"])
     print(f"shinsei 申請チェック add-in\n  作業ウィンドウ task pane: {base}/taskpane.html\n"
-          f"  マニフェスト manifest:    {base}/manifest.xml", file=sys.stderr)
+          f"  マニフェスト manifest:    {base}/manifest.xml  (shinsei addin manifest --url {base})\n"
+          f"  ライセンス licence:       XLWINGS_LICENSE_KEY={'noncommercial' if key == 'noncommercial' else '(set)'}"
+          " — 非商用は無償 free for non-commercial use (PolyForm Noncommercial)", file=sys.stderr)
     if not args.cert:
         print("  注意: HTTP のため Excel からは読み込めません（--cert/--key で HTTPS に） / "
               "note: plain HTTP, which Excel will not load: give --cert and --key for HTTPS", file=sys.stderr)
