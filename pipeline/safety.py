@@ -24,7 +24,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -100,9 +100,12 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> None:
+def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS,
+             keep: Collection[str] = ()) -> dict[str, bytes]:
     """Raise UnsafeWorkbook unless ``path`` looks like a workbook that is safe to hand to a parser.
 
+    Returns the decompressed bytes of the members named exactly in ``keep`` (already verified here:
+    size and CRC), so a caller that needs a few small parts need not open and inflate the zip again.
     OSError (no such file, unreadable) propagates unchanged: that is not a property of the workbook.
     """
     with open(path, "rb") as fh:
@@ -120,10 +123,15 @@ def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -
     spans = _check_directory(data, infos, start_dir, limits)
     view = memoryview(data)
     total = 0
+    kept: dict[str, bytes] = {}
     for info, (_, start, end) in zip(infos, spans, strict=True):
-        total += _check_member(info, view[start:end], limits)
+        pieces: list[bytes] | None = [] if info.filename in keep else None
+        total += _check_member(info, view[start:end], limits, pieces)
         if total > limits.max_total_uncompressed:
             raise _bomb(f"total expands past {limits.max_total_uncompressed:,} bytes")
+        if pieces is not None:
+            kept[info.filename] = b"".join(pieces)
+    return kept
 
 
 # ---- the zip as a whole -----------------------------------------------------------------------
@@ -219,8 +227,11 @@ def _locate(data: bytes, info: zipfile.ZipInfo, start_dir: int) -> tuple[int, in
 
 # ---- one member -------------------------------------------------------------------------------
 
-def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits) -> int:
-    """Stream one member once: verify its true size and CRC, inspect its head, scan it for far cells."""
+def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits, keep: list[bytes] | None = None) -> int:
+    """Stream one member once: verify its true size and CRC, inspect its head, scan it for far cells.
+
+    ``keep``, when given, receives the member's decompressed pieces.
+    """
     scan: _Scan | None = None
     decoder: codecs.IncrementalDecoder | None = None
     total = crc = 0
@@ -230,6 +241,8 @@ def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits) -> int
         if total > info.file_size:
             raise _corrupt(f"{info.filename}: expands past its declared {info.file_size:,} bytes")
         crc = zlib.crc32(out, crc)
+        if keep is not None:
+            keep.append(out)
         if scan is None:  # still collecting the head
             head = head + out if head else out
             if len(head) < _HEAD and total < info.file_size:

@@ -33,6 +33,7 @@ import signal
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -45,7 +46,8 @@ except ImportError:  # Windows: time limits only
 
 from pipeline.safety import WorkbookRejected
 
-__all__ = ["DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "ChildError", "IsolatedPool", "WorkerFailed", "run_isolated"]
+__all__ = ["DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "ChildError", "IsolatedCall", "IsolatedPool", "WorkerFailed",
+           "run_isolated"]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY = 2 * 1024**3
@@ -311,27 +313,69 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float | None = DEF
     WorkerFailed; the caller always survives. ``timeout``/``memory_bytes`` of None mean no limit.
     fn cannot take keyword arguments named ``timeout`` or ``memory_bytes``.
     """
-    recv_end, send_end = _CTX.Pipe(duplex=False)
-    proc = _CTX.Process(target=_isolated_child, name="shinsei-isolated",
-                        args=(send_end, fn, args, kwargs, memory_bytes, timeout, os.getpid()))
-    try:
-        proc.start()
-        send_end.close()
-        # The sentinel too: a child forked meanwhile by another thread may hold our pipe's write end.
-        ready = wait([recv_end, proc.sentinel], timeout)
-        if not ready:
-            proc.kill()
-            _reap(proc)
-            raise _timeout(timeout)
-        blob = None
-        if recv_end.poll(0):
-            with contextlib.suppress(EOFError, OSError):
-                blob = recv_end.recv_bytes()
-        if blob is None:
-            raise _died(_reap(proc), timeout)
-    finally:
-        send_end.close()
-        recv_end.close()
+    return IsolatedCall(fn, args, kwargs, timeout=timeout, memory_bytes=memory_bytes).result()
+
+
+class IsolatedCall:
+    """``fn(*args, **kwargs)`` started at once in a forked child (as run_isolated), collected by ``result()``.
+
+    Lets the caller do other work meanwhile (the ingest writes review.xlsx in a child while it writes
+    the CSV and Parquet exports). ``timeout`` counts from the start. ``close()`` (or leaving a ``with``
+    block) kills a child whose result was never collected.
+    """
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, *,
+                 timeout: float | None = DEFAULT_TIMEOUT, memory_bytes: int | None = DEFAULT_MEMORY) -> None:
+        self.timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._recv, send_end = _CTX.Pipe(duplex=False)
+        self._proc = _CTX.Process(target=_isolated_child, name="shinsei-isolated",
+                                  args=(send_end, fn, args, kwargs or {}, memory_bytes, timeout, os.getpid()))
+        try:
+            self._proc.start()
+        except BaseException:
+            self._recv.close()
+            raise
+        finally:
+            send_end.close()
+        self._done = False
+
+    def result(self) -> Any:
+        """Wait for the child; its result, or raise fn's exception or WorkerFailed."""
+        if self._done:
+            raise RuntimeError("the result was already collected")
+        self._done = True
+        proc, recv_end = self._proc, self._recv
+        try:
+            left = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+            # The sentinel too: a child forked meanwhile by another thread may hold our pipe's write end.
+            ready = wait([recv_end, proc.sentinel], left)
+            if not ready:
+                proc.kill()
+                _reap(proc)
+                raise _timeout(self.timeout)
+            blob = None
+            if recv_end.poll(0):
+                with contextlib.suppress(EOFError, OSError):
+                    blob = recv_end.recv_bytes()
+            if blob is None:
+                raise _died(_reap(proc), self.timeout)
+        finally:
+            self._cleanup()
+        ok, value = _outcome(blob)
+        if ok:
+            return value
+        raise value
+
+    def close(self) -> None:
+        """Abandon the call: kill the child if it is still running."""
+        if not self._done:
+            self._done = True
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        proc = self._proc
+        self._recv.close()
         if proc.pid is not None and proc.exitcode is None:
             if proc.is_alive():
                 proc.join(1.0)  # it has sent its result and is leaving
@@ -340,10 +384,12 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float | None = DEF
             _reap(proc)
         with contextlib.suppress(ValueError):
             proc.close()
-    ok, value = _outcome(blob)
-    if ok:
-        return value
-    raise value
+
+    def __enter__(self) -> IsolatedCall:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---- a pool for batches -------------------------------------------------------------------------
@@ -352,26 +398,40 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float | None = DEF
 class _Worker:
     proc: Any
     conn: Connection
-    done: int = 0
-    task: int | None = None
-    deadline: float = math.inf
+    done: int = 0                       # tasks sent to it (it leaves after max_tasks_per_worker)
+    queue: deque[tuple[int, bytes]] = field(default_factory=deque)  # sent, not answered: (index, task)
+    deadline: float = math.inf          # of the task at the head of the queue, the one it is running
+
+    @property
+    def task(self) -> int | None:
+        return self.queue[0][0] if self.queue else None
+
+
+_PREFETCH_BYTES = 16 * 1024  # a task queued behind a running one must fit the socket buffer (no deadlock)
 
 
 @dataclass
 class IsolatedPool:
-    """N forked workers, each with the same limits, one task in flight per worker.
+    """N forked workers, each with the same limits, running one task at a time.
 
     A task whose worker dies, runs out of memory or time yields a WorkerFailed for that task only;
     the worker is replaced and the batch goes on (unlike ProcessPoolExecutor, which breaks entirely).
     Workers live for one iteration and are killed when it ends or is abandoned. Functions sent to
     the pool must pickle (module-level functions, not lambdas): one that does not is reported as that
     task's result. A worker is replaced after ``max_tasks_per_worker`` tasks so leaks cannot build up.
+
+    ``prefetch`` tasks are sent to a worker ahead (one running, the others waiting in its pipe), so a
+    worker never idles while the parent is busy storing a result. Tasks run in the order sent, so
+    when a worker dies the task it was running is known (the oldest unanswered); the tasks queued
+    behind it are sent again to a fresh worker, never reported as failed. Its time limit starts when
+    the task starts, i.e. when the result before it arrives.
     """
 
     workers: int = max(1, min(4, os.cpu_count() or 1))
     timeout: float | None = DEFAULT_TIMEOUT
     memory_bytes: int | None = DEFAULT_MEMORY
     max_tasks_per_worker: int = 100
+    prefetch: int = 2
     _live: list[_Worker] = field(default_factory=list, init=False, repr=False)
 
     def imap_unordered(self, fn: Callable[..., Any], tasks: Iterable[tuple[Any, ...]]) -> Iterator[_Outcome]:
@@ -381,79 +441,116 @@ class IsolatedPool:
     def imap_tasks(self, tasks: Iterable[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[_Outcome]:
         """Run (fn, args) pairs; yields (task index, outcome) in completion order.
 
-        A freed worker gets its next task before the result is yielded, so the workers stay busy while
-        the caller handles it (stores it, writes files).
+        Workers get their next tasks before a result is yielded, so they stay busy while the caller
+        handles it (stores it, writes files).
         """
         pending = enumerate(tasks)
+        retry: deque[tuple[int, bytes]] = deque()  # sent to a worker that died before starting them
         slots: list[_Worker | None] = [None] * max(1, self.workers)
         exhausted = False
+        failures: list[_Outcome] = []
 
-        def refill() -> list[_Outcome]:
+        def take() -> tuple[int, bytes] | None:
             nonlocal exhausted
-            failures = []
-            for i in range(len(slots)):  # one task to each idle worker
-                while not exhausted and (slots[i] is None or slots[i].task is None):  # type: ignore[union-attr]
-                    item = next(pending, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    index, (fn, args) = item
-                    try:
-                        task = pickle.dumps((fn, tuple(args), {}), _PROTOCOL)
-                    except Exception as exc:  # a lambda, an open file...: this task's failure only
-                        failures.append((index, exc))
+            if retry:
+                return retry.popleft()
+            while not exhausted:
+                item = next(pending, None)
+                if item is None:
+                    exhausted = True
+                    break
+                index, (fn, args) = item
+                try:
+                    return index, pickle.dumps((fn, tuple(args), {}), _PROTOCOL)
+                except Exception as exc:  # a lambda, an open file...: this task's failure only
+                    failures.append((index, exc))
+            return None
+
+        def refill() -> None:
+            for depth in range(max(1, self.prefetch)):  # first a task to every idle worker, then one more each
+                for i in range(len(slots)):
+                    w = slots[i]
+                    if depth and (w is None or len(w.queue) != depth or w.done >= self.max_tasks_per_worker):
                         continue
-                    slots[i] = self._dispatch(slots[i], index, task)
-            return failures
+                    if not depth and w is not None and w.queue:
+                        continue
+                    item = take()
+                    if item is None:
+                        return
+                    if depth and len(item[1]) > _PREFETCH_BYTES:
+                        retry.appendleft(item)  # too big to wait in the pipe: it goes to an idle worker
+                        continue
+                    slots[i] = self._dispatch(w, item, retry)
+
+        def drop(w: _Worker) -> int:
+            """Forget a worker that is gone; its queued tasks go back to be run; the index it was running."""
+            index = w.queue.popleft()[0]
+            retry.extendleft(reversed(w.queue))
+            w.queue.clear()
+            slots[slots.index(w)] = None
+            return index
 
         try:
             outcomes: list[_Outcome] = []
             while True:
-                outcomes += refill()
+                refill()
+                outcomes += failures
+                failures.clear()
                 yield from outcomes
                 outcomes = []
-                busy = [w for w in slots if w is not None and w.task is not None]
+                busy = [w for w in slots if w is not None and w.queue]
                 if not busy:
+                    if retry or not exhausted:
+                        continue
                     return
                 wait_for = min(w.deadline for w in busy) - time.monotonic()
                 ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
                                  None if wait_for == math.inf else max(0.0, wait_for)))
                 for w in busy:
-                    index = w.task
                     if w.conn in ready or w.proc.sentinel in ready:
                         blob = None
                         if w.conn.poll(0):
                             with contextlib.suppress(EOFError, OSError):
                                 blob = w.conn.recv_bytes()
-                        w.task, w.deadline = None, math.inf
                         if blob is None:  # died without a word: signal, abort, OOM killer
-                            slots[slots.index(w)] = None
+                            index = drop(w)
                             outcomes.append((index, _died(self._retire(w), self.timeout)))
                             continue
                         _, value = _outcome(blob)
                         if isinstance(value, WorkerFailed) and value.code == "worker-memory":
-                            slots[slots.index(w)] = None  # it leaves by itself after a MemoryError
+                            index = drop(w)  # it leaves by itself after a MemoryError
                             self._retire(w)
+                        else:
+                            index = w.queue.popleft()[0]
+                            w.deadline = self._deadline() if w.queue else math.inf
                         outcomes.append((index, value))
                     elif time.monotonic() >= w.deadline:
                         w.proc.kill()
-                        slots[slots.index(w)] = None
+                        index = drop(w)
                         self._retire(w)
                         outcomes.append((index, _timeout(self.timeout)))
         finally:
             self.close()
 
-    def _dispatch(self, w: _Worker | None, index: int, task: bytes) -> _Worker:
+    def _deadline(self) -> float:
+        return time.monotonic() + self.timeout if self.timeout else math.inf
+
+    def _dispatch(self, w: _Worker | None, item: tuple[int, bytes], retry: deque[tuple[int, bytes]]) -> _Worker:
         """Send a task to this slot's worker, starting a fresh one if there is none, it is spent or gone."""
-        if w is None or w.done >= self.max_tasks_per_worker:
+        if w is None or (not w.queue and w.done >= self.max_tasks_per_worker):
             w = self._replace(w)
         try:
-            w.conn.send_bytes(task)
-        except OSError:  # the idle worker died meanwhile
+            w.conn.send_bytes(item[1])
+        except OSError:  # the worker died meanwhile
+            if w.queue:  # it was running a task: the main loop reports that one; this one waits
+                retry.appendleft(item)
+                return w
             w = self._replace(w)
-            w.conn.send_bytes(task)
-        w.task, w.done = index, w.done + 1
-        w.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
+            w.conn.send_bytes(item[1])
+        w.queue.append(item)
+        w.done += 1
+        if len(w.queue) == 1:
+            w.deadline = self._deadline()
         return w
 
     def _replace(self, old: _Worker | None) -> _Worker:

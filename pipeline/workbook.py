@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,10 @@ def column_index(letters: str) -> int:
     return n - 1
 
 
-def _workbook_xml(zf: zipfile.ZipFile) -> tuple[dict[str, CellRef], list[str], bool]:
+WORKBOOK_PARTS = ("xl/workbook.xml", "docProps/app.xml")  # what read_workbook takes from the zip itself
+
+
+def _workbook_xml(zf: zipfile.ZipFile | _Parts) -> tuple[dict[str, CellRef], list[str], bool]:
     try:
         root = ElementTree.fromstring(zf.read("xl/workbook.xml"))
     except (KeyError, ElementTree.ParseError) as exc:
@@ -112,7 +116,7 @@ def _workbook_xml(zf: zipfile.ZipFile) -> tuple[dict[str, CellRef], list[str], b
     return names, broken, date1904
 
 
-def _application(zf: zipfile.ZipFile) -> str:
+def _application(zf: zipfile.ZipFile | _Parts) -> str:
     try:
         data = zf.read("docProps/app.xml")
     except KeyError:
@@ -121,17 +125,34 @@ def _application(zf: zipfile.ZipFile) -> str:
     return m.group(1).decode("utf-8", "replace") if m else ""
 
 
-def read_workbook(path: str | Path, wanted_names: set[str] | None = None) -> RawWorkbook:
+class _Parts:
+    """Members already taken from the zip (by safety.precheck, which verified them), read like ZipFile.read."""
+
+    def __init__(self, parts: Mapping[str, bytes]) -> None:
+        self.parts = parts
+
+    def read(self, name: str) -> bytes:
+        return self.parts[name]  # KeyError for a missing member, as ZipFile.read raises
+
+
+def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
+                  parts: Mapping[str, bytes] | None = None) -> RawWorkbook:
     """Read defined-name cells and all tables of ``path``.
 
     ``wanted_names``: only these names' values are looked up (all names when None).
+    ``parts``: the members of WORKBOOK_PARTS present in the file, as ``precheck(path, keep=WORKBOOK_PARTS)``
+    returns them; the zip is then not opened and inflated a second time.
     Raises UnreadableWorkbook for files that are not readable workbooks.
     """
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            names, broken, date1904 = _workbook_xml(zf)
-            application = _application(zf)
+        if parts is not None:
+            names, broken, date1904 = _workbook_xml(_Parts(parts))
+            application = _application(_Parts(parts))
+        else:
+            with zipfile.ZipFile(path) as zf:
+                names, broken, date1904 = _workbook_xml(zf)
+                application = _application(zf)
     except zipfile.BadZipFile as exc:
         raise UnreadableWorkbook("corrupt-zip", "ファイルが壊れているか、Excelブックではありません",
                                  "the file is damaged or not an Excel workbook", str(exc)) from exc

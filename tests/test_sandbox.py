@@ -273,3 +273,20 @@ def test_abandoned_iteration_stops_the_workers() -> None:
     assert first == (0, 2)
     results.close()  # the consumer gives up: the sleeping worker must not outlive the batch
     assert not multiprocessing.active_children()
+
+
+def test_pool_tasks_queued_behind_a_dying_task_are_run_again_not_failed() -> None:
+    """One worker with tasks sent ahead: only the task a worker dies on fails; those queued behind it run."""
+    tasks = [(add, (0, 1)), (abort, ()), (add, (2, 1)), (sleep, (600,)), (add, (4, 1)), (abort, ()),
+             (add, (6, 1)), (big, (64 * 1024,)), (add, (8, "x" * 40_000))]  # a task too big to wait in a pipe
+    with IsolatedPool(workers=1, timeout=1.5, prefetch=3) as pool:
+        results = dict(pool.imap_tasks(tasks))
+    assert sorted(results) == list(range(len(tasks)))
+    for i in (0, 2, 4, 6):
+        assert results[i] == i + 1
+    assert isinstance(results[1], WorkerFailed) and results[1].code == "worker-crashed"
+    assert isinstance(results[5], WorkerFailed) and results[5].code == "worker-crashed"
+    assert isinstance(results[3], WorkerFailed) and results[3].code == "worker-timeout"
+    assert results[7] == b"x" * 64 * 1024
+    assert isinstance(results[8], TypeError)
+    assert not multiprocessing.active_children()

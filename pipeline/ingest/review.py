@@ -230,7 +230,9 @@ def write_exports(folder: Path, tables: dict[str, list[dict[str, Any]]]) -> None
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
         frame = pd.DataFrame(rows)
-        safe = frame.map(lambda v: neutralise(v) if isinstance(v, str) else v) if not frame.empty else frame
+        # Neutralising maps every cell (most of the export's cost): only done when some text needs it.
+        risky = any(isinstance(v, str) and neutralise(v) is not v for row in rows for v in row.values())
+        safe = frame.map(lambda v: neutralise(v) if isinstance(v, str) else v) if risky and not frame.empty else frame
         for suffix, write in ((".csv", lambda p, f=safe: f.to_csv(p, index=False, encoding="utf-8-sig")),
                               (".parquet", lambda p, f=frame: f.to_parquet(p, index=False))):
             fd, tmp = tempfile.mkstemp(dir=folder, suffix=suffix)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,13 @@ from pipeline.ingest.executor import Executor, LocalProcessExecutor
 from pipeline.ingest.progress import Progress
 from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
 from pipeline.ingest.sources import Skipped, discover
-from pipeline.ingest.store import Store, default_url
-from pipeline.ingest.worker import process_file, write_json
+from pipeline.ingest.store import FileRows, Quarantine, Store, default_url
+from pipeline.ingest.worker import process_file, warm_up, write_json
 from pipeline.safety import WorkbookRejected
+from pipeline.sandbox import IsolatedCall
+
+BATCH_FILES = 200     # files stored per transaction: amortises the commit; a kill loses at most these
+BATCH_SECONDS = 1.0   # ... or what arrived in this long, so a slow batch is not held back
 
 
 @dataclass
@@ -69,19 +74,26 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
             by_sha.setdefault(f.sha256, f)
         tasks = sorted(todo & set(by_sha))
         bar = Progress(len(tasks), enabled=progress)
+        if tasks:
+            warm_up()  # before the workers fork: they inherit the compiled packs
         ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
         quarantined = 0
         jobs = [(str(by_sha[s].path), s, by_sha[s].name, str(out)) for s in tasks]
+        batch: list[tuple[str, FileRows | Quarantine]] = []
+        flushed = time.monotonic()
         for index, result in ex.map_unordered(process_file, jobs):
             sha = tasks[index]
             if isinstance(result, BaseException):
-                code, ja, en = _reason(result)
-                store.record_quarantine(sha, code, ja, en)
+                batch.append((sha, Quarantine(*_reason(result))))
                 quarantined += 1
                 bar.advance(quarantined=True)
-                continue
-            store.record_ok(sha, result)
-            bar.advance()
+            else:
+                batch.append((sha, result))
+                bar.advance()
+            if len(batch) >= BATCH_FILES or time.monotonic() - flushed > BATCH_SECONDS:
+                store.record(batch)
+                batch, flushed = [], time.monotonic()
+        store.record(batch)
         bar.close()
         store.assign_versions()
         docs, reports = _latest_documents(store, out)
@@ -118,6 +130,10 @@ def _write_outputs(out: Path, store: Store, docs: list[dict[str, Any]], reports:
     tables = {"summary": summary_rows(docs, reports), "items": item_rows(docs, reports),
               "findings": finding_rows(docs, reports), "cross_checks": cross_rows(cross),
               "quarantine": quarantine, **{f"by_{k}": v for k, v in conc.items()}}
-    write_review(out / "review.xlsx", tables["summary"], tables["items"], tables["findings"],
-                 tables["cross_checks"], conc, quarantine)
-    write_exports(out / "exports", tables)
+    # review.xlsx (xlsxwriter, the slowest output) is written by a forked child while this process writes
+    # the exports: the workers are done, so the two use both cores. Same bytes as writing them in turn.
+    args = (out / "review.xlsx", tables["summary"], tables["items"], tables["findings"], tables["cross_checks"], conc,
+            quarantine)
+    with IsolatedCall(write_review, args, timeout=None, memory_bytes=None) as review:
+        write_exports(out / "exports", tables)
+        review.result()

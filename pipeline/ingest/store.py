@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, insert, select, update
 
 from pipeline import __version__
 from pipeline.ingest import tables as t
@@ -60,6 +60,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         upgrade(self.engine)
+        self._sql = self._statements()
 
     # -- runs ------------------------------------------------------------------------------------
     def start_run(self, sources: list[str]) -> int:
@@ -90,66 +91,91 @@ class Store:
         todo = {sha for sha, status in known.items() if status == "pending"} | set(new)
         return todo
 
-    def record_ok(self, sha: str, report: dict[str, Any]) -> None:
-        sub = report["submission"]
-        key = submission_key(sub)
-        plan = sub.get("plan") or {}
-        verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"))
-                    for i, f in cost_findings(report["findings"]).items()}
-        src_rows = sub["source"]["tables"].get("budget", {})
+    def record(self, results: list[tuple[str, FileRows | Quarantine]]) -> None:
+        """Store a batch of files in one transaction: each file's rows are all there or none are.
+
+        Batching amortises the commit and turns ~11 statements per file into ~8 per batch (one
+        executemany per table). A killed run loses at most the batch in flight, whose files stay
+        pending and are processed again, with identical results, by the next run.
+        """
+        if not results:
+            return
+        ok = [(sha, r) for sha, r in results if isinstance(r, FileRows)]
+        bad = [(r.code, r.message_ja, r.message_en, sha) for sha, r in results if isinstance(r, Quarantine)]
         with self.engine.begin() as conn:
-            for table in (t.participants, t.cost_items, t.findings):
-                conn.execute(delete(table).where(table.c.sha256 == sha))
-            exists = conn.execute(select(t.submissions.c.key).where(t.submissions.c.key == key)).first()
-            if exists is None:
-                conn.execute(insert(t.submissions).values(
-                    key=key, program=sub["program"], institution=plan.get("institution"),
-                    pi_name=plan.get("pi_name"), title=plan.get("title_ja"), latest_sha256=sha, versions=1))
-            days = _visit_days(sub)
-            people = [{"sha256": sha, "idx": i, "no": p.get("no"), "name": p.get("name"), "role": p.get("role"),
-                       "direction": p.get("direction"), "country": p.get("country"),
-                       "affiliation": p.get("affiliation"), "category": p.get("category"),
-                       "birth_date": p.get("birth_date"), "visit_days": days.get(p.get("no"))}
-                      for i, p in enumerate(sub.get("participants") or [])]
-            items = [{"sha256": sha, "idx": i, "category": b.get("category"), "subcategory": b.get("subcategory"),
-                      "description": b.get("description"), "unit_price": b.get("unit_price"),
-                      "quantity": b.get("quantity"), "amount": b.get("amount"), "fiscal_year": b.get("fiscal_year"),
-                      "verdict": verdicts.get(i, ("ok", None))[0], "reason": verdicts.get(i, ("ok", None))[1],
-                      "sheet": src_rows.get("sheet"),
-                      "row": src_rows["rows"][i] if i < len(src_rows.get("rows", [])) else None}
-                     for i, b in enumerate(sub.get("budget") or [])]
-            found = [{"sha256": sha, "idx": i, "code": f["code"], "severity": f["severity"],
-                      "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell"),
-                      "row": f["location"].get("row"), "message_ja": f["message_ja"], "message_en": f["message_en"],
-                      "clause_document": f["clause"]["document"], "clause_section": f["clause"]["section"]}
-                     for i, f in enumerate(report["findings"])]
-            for table, rows in ((t.participants, people), (t.cost_items, items), (t.findings, found)):
-                if rows:
-                    conn.execute(insert(table), rows)
-            conn.execute(update(t.files).where(t.files.c.sha256 == sha).values(
-                status="ok", program=sub["program"], submission_key=key, error_code=None, error_ja=None,
-                error_en=None))
+            if ok:
+                shas = [sha for sha, _ in ok]
+                for table in (t.participants, t.cost_items, t.findings):  # a resumed file may have rows
+                    conn.execute(delete(table).where(table.c.sha256.in_(shas)))
+                keys = sorted({r.key for _, r in ok})
+                have = set(conn.execute(select(t.submissions.c.key).where(t.submissions.c.key.in_(keys))).scalars())
+                subs = []
+                for sha, r in ok:  # the first file of a new submission names it (as one file at a time did)
+                    if r.key not in have:
+                        have.add(r.key)
+                        subs.append((r.key, r.program, r.institution, r.pi_name, r.title, sha, 1))
+                self._many(conn, t.submissions, subs)
+                for table, part in ((t.participants, 0), (t.cost_items, 1), (t.findings, 2)):
+                    self._many(conn, table, [row for _, r in ok for row in r.rows[part]])
+                conn.exec_driver_sql(self._sql["file_ok"], [("ok", r.program, r.key, sha) for sha, r in ok])
+            if bad:
+                conn.exec_driver_sql(self._sql["file_bad"], bad)
+
+    def record_ok(self, sha: str, report: dict[str, Any]) -> None:
+        """One validated file (its report as the worker builds it)."""
+        self.record([(sha, file_rows(sha, report))])
 
     def record_quarantine(self, sha: str, code: str, message_ja: str, message_en: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(t.files).where(t.files.c.sha256 == sha).values(
-                status="quarantined", error_code=code, error_ja=message_ja, error_en=message_en))
+        self.record([(sha, Quarantine(code, message_ja, message_en))])
+
+    def _many(self, conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            conn.exec_driver_sql(self._sql[table.name], rows)
+
+    def _statements(self) -> dict[str, str]:
+        """Plain SQL for the per-file writes: DBAPI executemany skips SQLAlchemy's per-row work."""
+        dialect = self.engine.dialect
+        q = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        out = {}
+        for table in (t.submissions, t.participants, t.cost_items, t.findings):
+            cols = ", ".join(q(c.name) for c in table.columns)
+            out[table.name] = f"INSERT INTO {q(table.name)} ({cols}) VALUES ({', '.join([mark] * len(table.columns))})"
+        out["file_ok"] = (f"UPDATE files SET status = {mark}, program = {mark}, submission_key = {mark}, "
+                          f"error_code = NULL, error_ja = NULL, error_en = NULL WHERE sha256 = {mark}")
+        out["file_bad"] = (f"UPDATE files SET status = 'quarantined', error_code = {mark}, error_ja = {mark}, "
+                           f"error_en = {mark} WHERE sha256 = {mark}")
+        return out
 
     # -- after all files -------------------------------------------------------------------------
     def assign_versions(self) -> None:
-        """Number each submission's files in the order they were first listed (run, then name)."""
+        """Number each submission's files in the order they were first listed (run, then name).
+
+        Only what changed is written (on a re-run, usually nothing), in one executemany per table.
+        """
         with self.engine.begin() as conn:
             rows = conn.execute(select(t.files.c.sha256, t.files.c.submission_key, t.files.c.first_run,
-                                       t.files.c.name).where(t.files.c.status == "ok")).all()
+                                       t.files.c.name, t.files.c.version).where(t.files.c.status == "ok")).all()
+            subs = {r.key: (r.latest_sha256, r.versions) for r in conn.execute(
+                select(t.submissions.c.key, t.submissions.c.latest_sha256, t.submissions.c.versions))}
             by_key: dict[str, list[Any]] = {}
             for r in rows:
                 by_key.setdefault(r.submission_key, []).append(r)
+            file_updates, sub_updates = [], []
             for key, versions in by_key.items():
                 versions.sort(key=lambda r: (r.first_run, r.name, r.sha256))
-                for n, r in enumerate(versions, start=1):
-                    conn.execute(update(t.files).where(t.files.c.sha256 == r.sha256).values(version=n))
-                conn.execute(update(t.submissions).where(t.submissions.c.key == key).values(
-                    latest_sha256=versions[-1].sha256, versions=len(versions)))
+                file_updates += [{"b_sha": r.sha256, "b_version": n}
+                                 for n, r in enumerate(versions, start=1) if r.version != n]
+                latest = (versions[-1].sha256, len(versions))
+                if subs.get(key) != latest:
+                    sub_updates.append({"b_key": key, "b_latest": latest[0], "b_versions": latest[1]})
+            if file_updates:
+                conn.execute(update(t.files).where(t.files.c.sha256 == bindparam("b_sha"))
+                             .values(version=bindparam("b_version")), file_updates)
+            if sub_updates:
+                conn.execute(update(t.submissions).where(t.submissions.c.key == bindparam("b_key"))
+                             .values(latest_sha256=bindparam("b_latest"), versions=bindparam("b_versions")),
+                             sub_updates)
 
     def latest(self) -> list[dict[str, Any]]:
         """The latest version of every submission: key, program, file hash and name."""
@@ -184,6 +210,61 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class FileRows(NamedTuple):
+    """What the database keeps of one validated file, built in the worker: rows as tuples in column order.
+
+    Only this crosses back to the parent (not the whole report), which keeps the parent's share small.
+    """
+
+    program: str
+    key: str
+    institution: str | None
+    pi_name: str | None
+    title: str | None
+    rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]  # participants, items, findings
+
+
+class Quarantine(NamedTuple):
+    code: str
+    message_ja: str
+    message_en: str
+
+
+def _ordered(table: Any, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    names = [c.name for c in table.columns]
+    return [tuple(row[n] for n in names) for row in rows]
+
+
+def file_rows(sha: str, report: dict[str, Any]) -> FileRows:
+    """The rows of one file in participants, cost_items and findings, and its submission's identity."""
+    sub = report["submission"]
+    plan = sub.get("plan") or {}
+    verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"))
+                for i, f in cost_findings(report["findings"]).items()}
+    src_rows = sub["source"]["tables"].get("budget", {})
+    days = _visit_days(sub)
+    people = [{"sha256": sha, "idx": i, "no": p.get("no"), "name": p.get("name"), "role": p.get("role"),
+               "direction": p.get("direction"), "country": p.get("country"),
+               "affiliation": p.get("affiliation"), "category": p.get("category"),
+               "birth_date": p.get("birth_date"), "visit_days": days.get(p.get("no"))}
+              for i, p in enumerate(sub.get("participants") or [])]
+    items = [{"sha256": sha, "idx": i, "category": b.get("category"), "subcategory": b.get("subcategory"),
+              "description": b.get("description"), "unit_price": b.get("unit_price"),
+              "quantity": b.get("quantity"), "amount": b.get("amount"), "fiscal_year": b.get("fiscal_year"),
+              "verdict": verdicts.get(i, ("ok", None))[0], "reason": verdicts.get(i, ("ok", None))[1],
+              "sheet": src_rows.get("sheet"),
+              "row": src_rows["rows"][i] if i < len(src_rows.get("rows", [])) else None}
+             for i, b in enumerate(sub.get("budget") or [])]
+    found = [{"sha256": sha, "idx": i, "code": f["code"], "severity": f["severity"],
+              "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell"),
+              "row": f["location"].get("row"), "message_ja": f["message_ja"], "message_en": f["message_en"],
+              "clause_document": f["clause"]["document"], "clause_section": f["clause"]["section"]}
+             for i, f in enumerate(report["findings"])]
+    return FileRows(sub["program"], submission_key(sub), plan.get("institution"), plan.get("pi_name"),
+                    plan.get("title_ja"),
+                    (_ordered(t.participants, people), _ordered(t.cost_items, items), _ordered(t.findings, found)))
 
 
 def cost_findings(findings: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:

@@ -12,25 +12,57 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.validate import read_raw, validate_raw
+from pipeline.ingest.store import FileRows, file_rows
+from pipeline.safety import precheck
+from pipeline.validate import validate_raw
+from pipeline.workbook import WORKBOOK_PARTS, read_workbook
 
 
-def process_file(path: str, sha256: str, name: str, out_dir: str) -> dict[str, Any]:
-    """Validate one workbook and write its two JSON files; returns the report with its submission.
+def warm_up() -> None:
+    """Load and compile what every file needs (packs, classifiers, schema validators) once, in the parent.
+
+    Workers are forked from the parent, so they start with all of it and a recycled worker does not
+    pay ~50 ms again; the parent needs the packs for the review anyway.
+    """
+    from pipeline import schemas
+    from pipeline.eligibility import load_classifier
+    from pipeline.findings import input_catalogue
+    from pipeline.packs import load_pack, pack_ids
+
+    for pack_id in pack_ids():
+        pack = load_pack(pack_id)
+        load_classifier(pack)
+        for cached in ("lists", "_choice_index", "sheets", "tables", "fields"):
+            getattr(pack, cached, None)
+    schemas.fast_validator("submission")
+    input_catalogue()
+
+
+def process_file(path: str, sha256: str, name: str, out_dir: str) -> FileRows:
+    """Validate one workbook and write its two JSON files; returns only the rows the database keeps.
 
     The JSON files are content-addressed and written atomically, so a worker killed half-way
     leaves nothing behind that a second run would not write identically.
     """
-    raw = read_raw(Path(path), isolate=False)  # the whole worker is already isolated
+    out = validate_file_report(path, sha256, name)
+    submission = out["submission"]
+    folder = Path(out_dir)
+    write_json(folder / "submissions" / f"{sha256}.json", submission)
+    write_json(folder / "findings" / f"{sha256}.json", {k: v for k, v in out.items() if k != "submission"})
+    return file_rows(sha256, out)
+
+
+def validate_file_report(path: str, sha256: str, name: str) -> dict[str, Any]:
+    """The report of one workbook as stored: no timings, the file's listed name."""
+    # validate.read_raw(path, isolate=False) (the whole worker is already isolated), with the two small
+    # parts the reader needs taken from the pre-check's pass instead of a second unzip.
+    parts = precheck(path, keep=WORKBOOK_PARTS)
+    raw = read_workbook(Path(path), parts=parts)
     report = validate_raw(raw, sha256=sha256)
     out = report.to_dict(with_submission=True)
     out.pop("seconds", None)  # timings would make two identical runs differ
     out["file"] = name
-    submission = out["submission"]
-    submission["source"]["file"] = name
-    folder = Path(out_dir)
-    write_json(folder / "submissions" / f"{sha256}.json", submission)
-    write_json(folder / "findings" / f"{sha256}.json", {k: v for k, v in out.items() if k != "submission"})
+    out["submission"]["source"]["file"] = name
     return out
 
 
