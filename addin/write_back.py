@@ -11,6 +11,7 @@ calculated, none), found through the form; a cell filled twice keeps its first o
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import xlwings as xw
@@ -44,13 +45,13 @@ def _color(fill: str) -> str | None:
     return f"#{fill}" if fill else None
 
 
-def remove_marks(book: xw.Book, keep: set[tuple[str, str]] = frozenset()) -> dict[tuple[str, str], str]:
+def remove_marks(book: xw.Book, keep: Collection[tuple[str, str]] = ()) -> dict[tuple[str, str], str]:
     """Restore the original fill of every marked cell (except ``keep``) and delete the added sheets.
 
     Returns the original fills by (sheet, cell), for cells that are marked again.
     """
     sheets = _sheet_names(book)
-    originals = {}
+    originals: dict[tuple[str, str], str] = {}
     for sheet, cell, original in previous_marks(book):
         originals[(sheet, cell)] = original
         if sheet in sheets and (sheet, cell) not in keep:
