@@ -21,12 +21,13 @@ from typing import Any
 
 import openpyxl
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from pipeline.fill import fill_template
+from pipeline.ingest import tables
 from pipeline.ingest.executor import InlineExecutor
 from pipeline.ingest.run import ingest
-from pipeline.ingest.store import Store
+from pipeline.ingest.store import Store, default_url
 from pipeline.samples import synthetic_applications
 from tests.conftest import soffice
 from tests.test_hostile_validate import far_cell, ole2
@@ -296,3 +297,27 @@ def test_review_opens_in_libreoffice(batch: Path, tmp_path: Path) -> None:
     pdf = tmp_path / "pdf" / "review.pdf"
     assert res.returncode == 0 and pdf.is_file() and pdf.stat().st_size > 1000, res.stderr
     assert "repair" not in (res.stdout + res.stderr).lower()
+
+
+@pytest.mark.parametrize("latest_pi", ["YAMADA HANAKO", "yamada hanako"])
+def test_submission_is_named_by_its_latest_version(tmp_path: Path, base: Callable, latest_pi: str) -> None:
+    """Two versions whose PI differs only in case are one submission (the key folds case); the submission's
+    stored PI comes from the latest version, whatever order the workers finished in."""
+    data = base("nexus-ytec-youth-2025")
+    data["plan"]["title_en"] = "Hydrogen exchange"
+    folder = tmp_path / "in"
+    data["plan"]["pi_name"] = "yamada hanako" if latest_pi == "YAMADA HANAKO" else "YAMADA HANAKO"
+    fill_template("nexus-ytec-youth-2025", data, folder / "a-first.xlsx")
+    data["plan"]["pi_name"] = latest_pi
+    data["totals"]["overhead"] = 500_000
+    fill_template("nexus-ytec-youth-2025", data, folder / "b-revised.xlsx")
+    out = tmp_path / "out"
+    summary = ingest([folder], out, executor=InlineExecutor(), progress=False)
+    assert summary.submissions == 1
+    store = Store(default_url(out))
+    try:
+        with store.engine.connect() as conn:
+            pi = conn.execute(select(tables.submissions.c.pi_name)).scalar_one()
+    finally:
+        store.close()
+    assert pi == latest_pi

@@ -97,6 +97,7 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
         bar.close()
         store.assign_versions()
         docs, reports = _latest_documents(store, out)
+        store.name_submissions(docs)
         cross = run_cross_checks(docs)
         store.replace_cross_findings(cross)
         _write_outputs(out, store, docs, reports, cross)

@@ -177,6 +177,27 @@ class Store:
                              .values(latest_sha256=bindparam("b_latest"), versions=bindparam("b_versions")),
                              sub_updates)
 
+    def name_submissions(self, docs: list[dict[str, Any]]) -> None:
+        """Set each submission's institution, PI and title from its latest version.
+
+        The key folds case and width, so versions may spell them differently; which file a worker
+        finished first must not decide what the database shows.
+        """
+        with self.engine.begin() as conn:
+            stored = {r.key: (r.institution, r.pi_name, r.title) for r in conn.execute(
+                select(t.submissions.c.key, t.submissions.c.institution, t.submissions.c.pi_name,
+                       t.submissions.c.title))}
+            updates = []
+            for doc in docs:
+                plan = doc["submission"].get("plan") or {}
+                name = (plan.get("institution"), plan.get("pi_name"), plan.get("title_ja"))
+                if stored.get(doc["key"]) != name:
+                    updates.append({"b_key": doc["key"], "b_inst": name[0], "b_pi": name[1], "b_title": name[2]})
+            if updates:
+                conn.execute(update(t.submissions).where(t.submissions.c.key == bindparam("b_key"))
+                             .values(institution=bindparam("b_inst"), pi_name=bindparam("b_pi"),
+                                     title=bindparam("b_title")), updates)
+
     def latest(self) -> list[dict[str, Any]]:
         """The latest version of every submission: key, program, file hash and name."""
         q = (select(t.submissions.c.key, t.submissions.c.program, t.submissions.c.latest_sha256,
