@@ -21,7 +21,7 @@ from pipeline.packs import load_pack
 from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, WIDTHS, result_row, worst_by_cell
 from pipeline.template_builder import template_fill
 
-MARKS_SHEET = "shinsei_marks"      # hidden; one row per filled cell: sheet, cell, original fill ("" = none)
+MARKS_SHEET = "shinsei_marks"      # hidden; one row per filled cell: sheet, cell, original fill ("#RRGGBB", "" = none)
 EXPORT_SHEET = "JSON出力"
 ADDED_SHEETS = (RESULT_SHEET, MARKS_SHEET, EXPORT_SHEET)
 _MARKS_HEADER = ["sheet", "cell", "original_fill"]
@@ -42,7 +42,7 @@ def previous_marks(book: xw.Book) -> list[tuple[str, str, str]]:
 
 
 def _color(fill: str) -> str | None:
-    return f"#{fill}" if fill else None
+    return fill or None
 
 
 def remove_marks(book: xw.Book, keep: Collection[tuple[str, str]] = ()) -> dict[tuple[str, str], str]:
@@ -72,7 +72,8 @@ def show_report(book: xw.Book, report: Report, *, title_ja: str, title_en: str,
     for (sheet, cell), severity in worst.items():
         original = originals.get((sheet, cell))
         if original is None:
-            original = (template_fill(pack, report.submission or {}, sheet, cell) if pack else None) or ""
+            fill = template_fill(pack, report.submission or {}, sheet, cell) if pack else None
+            original = f"#{fill}" if fill else ""    # with "#", Excel never reads a colour as a number
         book.sheets[sheet][cell].color = f"#{FILLS[severity]}"
         marks.append([sheet, cell, original])
     _write_results(book, report)
