@@ -15,10 +15,9 @@ from typing import Any
 
 import xlwings as xw
 
-from pipeline.workbook import CellRef, RawTable, RawWorkbook, column_index
+from pipeline.workbook import CellRef, RawTable, RawWorkbook, column_index, split_cell
 
 APPLICATION = "Microsoft Excel (shinsei add-in)"
-_CELL = re.compile(r"^\$?([A-Z]{1,3})\$?([0-9]{1,7})(?::\$?[A-Z]{1,3}\$?[0-9]{1,7})?$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$")
 
 
@@ -33,11 +32,6 @@ def _value(v: Any) -> Any:
         when = dt.datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ")
         return when.date() if when.time() == dt.time() else when
     return v
-
-
-def _cell(address: str | None) -> tuple[str, int] | None:
-    m = _CELL.match(address or "")
-    return (m.group(1), int(m.group(2))) if m else None
 
 
 def _grid_value(grid: list[list[Any]], row: int, col: int) -> Any:
@@ -58,7 +52,7 @@ def raw_from_payload(payload: dict[str, Any]) -> RawWorkbook:
         name = n.get("name", "")
         if not n.get("book_scope", True) or name.startswith("_xlnm"):
             continue
-        cell = _cell(n.get("address"))
+        cell = split_cell(n.get("address"))
         index = n.get("sheet_index")
         if cell is None or index is None or not 0 <= index < len(sheet_names):
             broken.append(name)
@@ -68,9 +62,9 @@ def raw_from_payload(payload: dict[str, Any]) -> RawWorkbook:
     tables: dict[str, RawTable] = {}
     for s in sheets:
         for t in s.get("tables") or []:
-            top = _cell(t.get("header_row_range_address") or t.get("range_address"))
+            top = split_cell(t.get("header_row_range_address") or t.get("range_address"))
             body = (t.get("data_body_range_address") or "").split(":")
-            last = _cell(body[-1]) if body[-1] else None
+            last = split_cell(body[-1]) if body[-1] else None
             if top is None or last is None:
                 continue
             first_col = column_index(top[0])

@@ -31,6 +31,7 @@ from addin.officejs_payload import payload_from_file
 from addin.server import create_app
 from benchmarks.validate import make_file, median_ms
 from pipeline.validate import validate_raw
+from pipeline.workbook import split_cell
 
 
 def run_script(payload: dict[str, Any]) -> str:
@@ -47,7 +48,7 @@ def flag_every_line(payload: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(payload)
     sheet = next(s for s in out["sheets"] if s["name"] == "経費 Budget")
     table = sheet["tables"][0]
-    header = int("".join(ch for ch in table["header_row_range_address"].split(":")[0] if ch.isdigit()))
+    header = split_cell(table["header_row_range_address"])[1]
     column = table["columns"].index("内容 Description")          # the table starts in column A
     for row in sheet["values"][header:]:
         if len(row) > column and row[column]:

@@ -22,6 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pipeline import formulas
 from pipeline.packs import META_NAMES, Pack, load_pack, pack_ids
 from pipeline.resources import templates_dir
+from pipeline.workbook import split_cell, split_ref
 
 _TITLE = Font(bold=True, size=14)
 _SECTION = Font(bold=True, size=12, color="1F3864")
@@ -40,12 +41,10 @@ def template_fill(pack: Pack, sub: dict[str, Any], sheet: str, cell: str) -> str
 
     Found through the submission's source map, so it holds for rows an applicant inserted.
     """
-    column = "".join(ch for ch in cell if ch.isalpha())
-    row = int("".join(ch for ch in cell if ch.isdigit()) or 0)
+    column, row = split_cell(cell) or ("", 0)
     source = sub.get("source", {})
     for key, ref in source.get("fields", {}).items():
-        ref_sheet, _, ref_cell = ref.rpartition("!")
-        if ref_cell == cell and ref_sheet.strip("'").replace("''", "'") == sheet and key in pack.fields:
+        if split_ref(ref) == (sheet, cell) and key in pack.fields:
             return CALC_FILL if pack.fields[key].get("formula") else INPUT_FILL
     for spec in pack.form["tables"]:
         src = source.get("tables", {}).get(spec["key"])

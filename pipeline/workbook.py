@@ -72,6 +72,21 @@ class RawWorkbook:
     broken_names: list[str] = field(default_factory=list)
 
 
+_A1 = re.compile(r"^\$?([A-Z]{1,3})\$?([0-9]{1,7})(?::\$?[A-Z]{1,3}\$?[0-9]{1,7})?$")
+
+
+def split_cell(address: str | None) -> tuple[str, int] | None:
+    """Column letters and row of an A1 address ("C9", "$C$9", or a range's first cell); None if not one."""
+    m = _A1.match(address or "")
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """"'交流計画 Plan'!C9" (as CellRef prints it) -> ("交流計画 Plan", "C9")."""
+    sheet, _, cell = ref.rpartition("!")
+    return sheet.strip("'").replace("''", "'"), cell
+
+
 def column_letter(index0: int) -> str:
     """0-based column index to Excel letters (0 -> A, 26 -> AA)."""
     out = ""

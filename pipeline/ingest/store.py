@@ -110,7 +110,7 @@ class Store:
                 keys = sorted({r.key for _, r in ok})
                 have = set(conn.execute(select(t.submissions.c.key).where(t.submissions.c.key.in_(keys))).scalars())
                 subs = []
-                for sha, r in ok:  # the first file of a new submission names it (as one file at a time did)
+                for sha, r in ok:  # a provisional name: name_submissions sets it from the latest version
                     if r.key not in have:
                         have.add(r.key)
                         subs.append((r.key, r.program, r.institution, r.pi_name, r.title, sha, 1))
@@ -120,13 +120,6 @@ class Store:
                 conn.exec_driver_sql(self._sql["file_ok"], [("ok", r.program, r.key, sha) for sha, r in ok])
             if bad:
                 conn.exec_driver_sql(self._sql["file_bad"], bad)
-
-    def record_ok(self, sha: str, report: dict[str, Any]) -> None:
-        """One validated file (its report as the worker builds it)."""
-        self.record([(sha, file_rows(sha, report))])
-
-    def record_quarantine(self, sha: str, code: str, message_ja: str, message_en: str) -> None:
-        self.record([(sha, Quarantine(code, message_ja, message_en))])
 
     def _many(self, conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
         if rows:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.findings import Location
 from pipeline.packs import Pack
+from pipeline.workbook import split_ref
 
 
 @dataclass
@@ -53,8 +54,8 @@ class Context:
         path = f"/plan/{key}" if key in self.sub["plan"] else f"/stated/{key}"
         if not ref:
             return Location(path=path)
-        sheet, _, cell = ref.rpartition("!")
-        return Location(sheet=sheet.strip("'").replace("''", "'"), cell=cell, path=path)
+        sheet, cell = split_ref(ref)
+        return Location(sheet=sheet, cell=cell, path=path)
 
     @cached_property
     def people(self) -> dict[int, dict[str, Any]]:
