@@ -17,15 +17,19 @@ from pipeline.rules import run_rules, sort_findings
 from pipeline.safety import WorkbookRejected, precheck
 from pipeline.sandbox import run_isolated
 from pipeline.submission import build_submission, file_sha256
-from pipeline.workbook import RawWorkbook, UnreadableWorkbook, read_workbook
+from pipeline.workbook import WORKBOOK_PARTS, RawWorkbook, UnreadableWorkbook, read_workbook
 
 
 def read_raw(path: str | Path, *, isolate: bool = True) -> RawWorkbook:
-    """Pre-check the zip, then parse it (in a child process unless ``isolate`` is False)."""
-    precheck(path)
+    """Pre-check the zip, then parse it (in a child process unless ``isolate`` is False).
+
+    The two small parts the reader takes from the zip itself come from the pre-check's pass, already
+    verified, so the file is not unzipped a second time.
+    """
+    parts = precheck(path, keep=WORKBOOK_PARTS)
     if isolate:
-        return run_isolated(read_workbook, Path(path), timeout=60.0)
-    return read_workbook(path)
+        return run_isolated(read_workbook, Path(path), parts=parts, timeout=60.0)
+    return read_workbook(path, parts=parts)
 
 
 def detect_pack(raw: RawWorkbook, program: str | None = None) -> tuple[Pack, dict[str, str]]:

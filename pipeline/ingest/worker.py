@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.ingest.store import FileRows, file_rows
-from pipeline.safety import precheck
-from pipeline.validate import validate_raw
-from pipeline.workbook import WORKBOOK_PARTS, read_workbook
+from pipeline.validate import read_raw, validate_raw
 
 
 def warm_up() -> None:
@@ -54,10 +52,7 @@ def process_file(path: str, sha256: str, name: str, out_dir: str) -> FileRows:
 
 def validate_file_report(path: str, sha256: str, name: str) -> dict[str, Any]:
     """The report of one workbook as stored: no timings, the file's listed name."""
-    # validate.read_raw(path, isolate=False) (the whole worker is already isolated), with the two small
-    # parts the reader needs taken from the pre-check's pass instead of a second unzip.
-    parts = precheck(path, keep=WORKBOOK_PARTS)
-    raw = read_workbook(Path(path), parts=parts)
+    raw = read_raw(path, isolate=False)  # the whole worker is already isolated
     report = validate_raw(raw, sha256=sha256)
     out = report.to_dict(with_submission=True)
     out.pop("seconds", None)  # timings would make two identical runs differ
