@@ -40,10 +40,14 @@ def generate(folder: Path, n: int, libreoffice: int) -> list[Path]:
     paths = []
     for pack_id, stem, data in synthetic_applications(n, seed=7):
         path = folder / f"{stem}.xlsx"
+        if (folder / f"{stem}-libreoffice.xlsx").exists():  # kept from an earlier run (--keep)
+            continue
         if not path.exists():
             fill_template(pack_id, data, path)
         paths.append(path)
     soffice = shutil.which("soffice")
+    if len(paths) < n:  # the re-saved ones are kept from an earlier run
+        return sorted(folder.glob("*.xlsx"))
     if soffice and libreoffice:
         chosen = [p for p in paths[:: max(1, n // libreoffice)]][:libreoffice]
         with tempfile.TemporaryDirectory() as tmp:
@@ -89,12 +93,16 @@ def main() -> None:
     calamine_read(paths[:20])  # warm the page cache and imports
     base = calamine_read(paths)
     out = work / "out"
-    shutil.rmtree(out, ignore_errors=True)
+    if out.exists():  # an earlier run's output (--keep): deleted after the timing, not just before it, since
+        old = work / f"out-old-{os.getpid()}"  # ext4 then makes new files skip thousands of just-freed inodes
+        out.rename(old)
     cpu_before = _cpu_seconds()
     start = time.perf_counter()
     summary = ingest([work / "in"], out, workers=args.workers, progress=False)
     took = time.perf_counter() - start
     cpu = _cpu_seconds() - cpu_before
+    for old in work.glob("out-old-*"):
+        shutil.rmtree(old, ignore_errors=True)
     cores = min(args.workers + 1, os.cpu_count() or 1)
     per_core = len(paths) / took / cores
     base_rate = len(paths) / base

@@ -24,11 +24,11 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "WorkbookRejected", "precheck"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "WorkbookRejected", "precheck", "verified_members"]
 
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _IN_STEP = 1 << 18   # compressed bytes handed to zlib at a time (unconsumed_tail copies stay small)
@@ -108,6 +108,19 @@ def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS,
     size and CRC), so a caller that needs a few small parts need not open and inflate the zip again.
     OSError (no such file, unreadable) propagates unchanged: that is not a property of the workbook.
     """
+    return _verify(path, limits, keep.__contains__)
+
+
+def verified_members(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
+    """``precheck`` keeping every member: the file's verified contents, in the zip's order.
+
+    A reader given these bytes parses exactly what was checked (the file may change on disk
+    meanwhile) and needs neither to open the file nor to inflate it again.
+    """
+    return _verify(path, limits, lambda name: True)
+
+
+def _verify(path: str | os.PathLike[str], limits: Limits, keep: Callable[[str], bool]) -> dict[str, bytes]:
     with open(path, "rb") as fh:
         data = fh.read(limits.max_file_bytes + 1)
     if len(data) > limits.max_file_bytes:
@@ -125,12 +138,12 @@ def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS,
     total = 0
     kept: dict[str, bytes] = {}
     for info, (_, start, end) in zip(infos, spans, strict=True):
-        pieces: list[bytes] | None = [] if info.filename in keep else None
+        pieces: list[bytes] | None = [] if keep(info.filename) else None
         total += _check_member(info, view[start:end], limits, pieces)
         if total > limits.max_total_uncompressed:
             raise _bomb(f"total expands past {limits.max_total_uncompressed:,} bytes")
         if pieces is not None:
-            kept[info.filename] = b"".join(pieces)
+            kept[info.filename] = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     return kept
 
 

@@ -14,22 +14,22 @@ from pipeline import schemas
 from pipeline.findings import Finding, Location, Report
 from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_for_template
 from pipeline.rules import run_rules, sort_findings
-from pipeline.safety import WorkbookRejected, precheck
+from pipeline.safety import WorkbookRejected, verified_members
 from pipeline.sandbox import run_isolated
 from pipeline.submission import build_submission, file_sha256
-from pipeline.workbook import WORKBOOK_PARTS, RawWorkbook, UnreadableWorkbook, read_workbook
+from pipeline.workbook import RawWorkbook, UnreadableWorkbook, read_workbook
 
 
 def read_raw(path: str | Path, *, isolate: bool = True) -> RawWorkbook:
     """Pre-check the zip, then parse it (in a child process unless ``isolate`` is False).
 
-    The two small parts the reader takes from the zip itself come from the pre-check's pass, already
-    verified, so the file is not unzipped a second time.
+    The reader parses the bytes the pre-check verified (it does not open the file again, so the file
+    cannot change between check and parse, and nothing is inflated twice).
     """
-    parts = precheck(path, keep=WORKBOOK_PARTS)
+    members = verified_members(path)
     if isolate:
-        return run_isolated(read_workbook, Path(path), parts=parts, timeout=60.0)
-    return read_workbook(path, parts=parts)
+        return run_isolated(read_workbook, Path(path), members=members, timeout=60.0)
+    return read_workbook(path, members=members)
 
 
 def detect_pack(raw: RawWorkbook, program: str | None = None) -> tuple[Pack, dict[str, str]]:

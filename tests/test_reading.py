@@ -152,3 +152,33 @@ def test_formula_text_is_kept_as_text(base: Callable, check: Callable) -> None:
     data["budget"][0]["description"] = "=HYPERLINK(\"http://x\",\"航空券\")"
     sub = check(YOUTH, data).submission
     assert sub["budget"][0]["description"].startswith("=HYPERLINK")
+
+
+def test_reader_parses_the_checked_bytes_from_memory(base: Callable, make_workbook: Callable, tmp_path: Path) -> None:
+    """read_raw hands calamine the pre-check's verified members, stored: same workbook, file not reopened."""
+    import zipfile
+
+    from pipeline.safety import verified_members
+    from pipeline.validate import read_raw
+    from pipeline.workbook import read_workbook, stored_zip
+
+    path = make_workbook(YOUTH, base(YOUTH))
+    members = verified_members(path)
+    with zipfile.ZipFile(path) as zf:
+        assert list(members) == zf.namelist()
+        assert all(members[n] == zf.read(n) for n in zf.namelist())
+    repacked = tmp_path / "stored.xlsx"
+    repacked.write_bytes(stored_zip({**members, "xl/media/画像.bin": b"\x00" * 10}))
+    with zipfile.ZipFile(repacked) as zf:  # a valid zip: CRCs, UTF-8 names, nothing compressed
+        assert zf.testzip() is None
+        assert zf.read("xl/media/画像.bin") == b"\x00" * 10
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+    from_file = read_workbook(path)
+    from_memory = read_workbook(path, members=members)
+    assert (from_memory.values, from_memory.tables) == (from_file.values, from_file.tables)
+    assert from_memory.values  # the comparison is not between two empty reads
+    # The file changes on disk after the check: the reader still parses what was checked.
+    path.write_bytes(b"PK\x03\x04 no longer a workbook")
+    assert read_workbook(path, members=members).values == from_file.values
+    with pytest.raises(WorkbookRejected):
+        read_raw(path)
