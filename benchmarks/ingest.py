@@ -14,12 +14,17 @@ How cores are counted: the ingest runs a parent (which stores results and writes
 "per core" divides by that many cores times the wall time (idle time included, so a serial
 stretch such as writing review.xlsx counts in full). The ratio is (ingest wall time x those cores)
 / baseline time on one core. Also printed: the CPU time actually used (parent, workers and every
-other child, user + system, from getrusage), and files per CPU-second. Figures only.
+other child, user + system, from getrusage), and files per CPU-second.
+
+Then, to show where the time goes, the per-file steps are timed again on one core over the same
+files (pre-check, read, normalise + validate + classify, report to JSON), beside the ingest's own
+phases (discover, files, outputs: cross-checks, review.xlsx and exports). Figures only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -32,7 +37,11 @@ import python_calamine
 
 from pipeline.fill import fill_template
 from pipeline.ingest.run import ingest
+from pipeline.ingest.worker import warm_up
+from pipeline.safety import verified_members
 from pipeline.samples import synthetic_applications
+from pipeline.validate import validate_raw
+from pipeline.workbook import read_workbook
 
 
 def generate(folder: Path, n: int, libreoffice: int) -> list[Path]:
@@ -71,6 +80,26 @@ def calamine_read(paths: list[Path]) -> float:
             book.get_table_by_name(t).to_python()
         book.close()
     return time.perf_counter() - start
+
+
+def step_costs(paths: list[Path]) -> dict[str, float]:
+    """Seconds per step of the worker's path over ``paths``, one process, files not written."""
+    warm_up()
+    spent = dict.fromkeys(("pre-check", "read (calamine)", "normalise + validate + classify", "report to JSON"), 0.0)
+    clock = time.perf_counter
+    for p in paths:
+        t0 = clock()
+        members = verified_members(p)
+        t1 = clock()
+        raw = read_workbook(p, members=members)
+        t2 = clock()
+        report = validate_raw(raw, sha256="0" * 64)
+        t3 = clock()
+        json.dumps(report.to_dict(with_submission=True), ensure_ascii=False)
+        t4 = clock()
+        for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            spent[key] += seconds
+    return spent
 
 
 def _cpu_seconds() -> float:
@@ -115,6 +144,15 @@ def main() -> None:
     print(f"ratio ingest/baseline per core (wall x {cores} cores / baseline): {(took * cores) / base:.2f}")
     print(f"  (for reference, wall time / wall time, the ingest using {cores} cores and the baseline one: "
           f"{took / base:.2f}; the per-core ratio above is the one compared with the target)")
+    print("ingest phases (wall): " + ", ".join(f"{k} {v:.2f} s" for k, v in summary.phases.items()))
+    steps = step_costs(paths)
+    n = len(paths)
+    print(f"per-file steps on one core (ms per file; baseline calamine read {base / n * 1e3:.2f}):")
+    for key, seconds in steps.items():
+        print(f"  {key:32s} {seconds / n * 1e3:6.2f}")
+    worker = sum(steps.values())
+    print(f"  {'sum':32s} {worker / n * 1e3:6.2f}  = {worker / base:.2f} x the baseline before any file, "
+          "database row or review.xlsx is written")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

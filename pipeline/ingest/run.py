@@ -41,6 +41,7 @@ class IngestSummary:
     seconds: float = 0.0
     out_dir: str = ""
     database: str = ""
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds: discover, files, outputs
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -66,6 +67,7 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
     out.mkdir(parents=True, exist_ok=True)
     store = Store(db_url or default_url(out))
     try:
+        clock = time.perf_counter()
         run_id = store.start_run([str(s) for s in sources])
         found, skipped = discover(list(sources), out / "staging")
         todo = store.register(found, run_id)
@@ -73,6 +75,7 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
         for f in found:
             by_sha.setdefault(f.sha256, f)
         tasks = sorted(todo & set(by_sha))
+        phases = {"discover": time.perf_counter() - clock}
         bar = Progress(len(tasks), enabled=progress)
         if tasks:
             warm_up()  # before the workers fork: they inherit the compiled packs
@@ -95,6 +98,8 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
                 batch, flushed = [], time.monotonic()
         store.record(batch)
         bar.close()
+        phases["files"] = bar.seconds
+        clock = time.perf_counter()
         store.assign_versions()
         docs, reports = _latest_documents(store, out)
         store.name_submissions(docs)
@@ -103,10 +108,11 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
         _write_outputs(out, store, docs, reports, cross)
         total_quarantined = len(store.quarantined())
         store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
+        phases["outputs"] = time.perf_counter() - clock
         return IngestSummary(run_id=run_id, files_seen=len(found), processed=len(tasks) - quarantined,
                              already_known=len(found) - len(tasks), quarantined=total_quarantined,
                              submissions=len(docs), cross_findings=len(cross), skipped=skipped,
-                             seconds=bar.seconds, out_dir=str(out), database=store.url)
+                             seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases)
     finally:
         store.close()
 
