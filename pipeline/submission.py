@@ -43,7 +43,9 @@ class _Collector:
         self.catalogue = input_catalogue()
         self.clause = pack.clause("form")
 
-    def add(self, code: str, location: Location, values: dict[str, Any]) -> None:
+    def add(self, code: str, location: Location | Callable[[], Location], values: dict[str, Any]) -> None:
+        if callable(location):
+            location = location()
         kind = self.catalogue[code]
         self.findings.append(Finding(
             code=code, severity=kind["severity"], clause=self.clause,
@@ -51,8 +53,12 @@ class _Collector:
             location=location, actual=values.get("value"),
         ))
 
-    def value(self, raw: Any, spec: dict[str, Any], location: Location, checked_by_rule: bool = False) -> Any:
-        """One cell's value by its type; unreadable values become findings and None."""
+    def value(self, raw: Any, spec: dict[str, Any], location: Location | Callable[[], Location],
+              checked_by_rule: bool = False) -> Any:
+        """One cell's value by its type; unreadable values become findings and None.
+
+        ``location`` may be a function that makes it: most cells are fine and never need one.
+        """
         if raw is None or raw == "":
             return None
         if isinstance(raw, str) and raw.strip() in _EXCEL_ERRORS:
@@ -163,8 +169,9 @@ def _read_table(raw: RawWorkbook, spec: dict[str, Any], pack: Pack, col: _Collec
             if raw_value is None or raw_value == "":
                 item[c["key"]] = None
                 continue
-            loc = Location(table.sheet, f"{letters.get(c['key'], '?')}{excel_row}", None, excel_row,
-                           f"/{spec['key']}/{len(items)}/{c['key']}")
+            def loc(c: dict[str, Any] = c, row: int = excel_row, n: int = len(items)) -> Location:
+                return Location(table.sheet, f"{letters.get(c['key'], '?')}{row}", None, row,
+                                f"/{spec['key']}/{n}/{c['key']}")
             item[c["key"]] = col.value(raw_value, c, loc, is_checked)
         items.append(item)
         rows.append(excel_row)
