@@ -94,6 +94,7 @@ def test_ingest_twice_changes_nothing(batch: Path, tmp_path: Path, db_url: str |
     first = ingest([batch], out, db_url=db_url, workers=2, progress=False)
     assert first.files_seen == 12 and first.processed == 12 and first.quarantined == 0
     assert first.submissions == 12
+    assert set(first.phases) == {"discover", "files", "outputs"} and min(first.phases.values()) > 0
     before_db, before_files = dump(out, db_url), outputs(out)
     second = ingest([batch], out, db_url=db_url, workers=2, progress=False)
     assert second.processed == 0 and second.already_known == 12
