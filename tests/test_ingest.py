@@ -170,6 +170,15 @@ def test_quarantine_never_stops_the_batch(batch: Path, tmp_path: Path, db_url: s
     assert review["Quarantine"].max_row == 6
 
 
+def test_progress_goes_to_stderr_and_names_the_outputs_phase(batch: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    ingest([batch], tmp_path / "out", executor=InlineExecutor(), progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout stays clean for --json and pipes
+    assert "12/12" in captured.err and "files/s" in captured.err
+    assert "review.xlsx" in captured.err.splitlines()[-1]
+
+
 def test_cli_exit_code_and_summary(batch: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, "-m", "pipeline.cli", "ingest", str(batch), "--out", str(out), "--json"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,10 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
         bar.close()
         phases["files"] = bar.seconds
         clock = time.perf_counter()
+        if progress:  # a few seconds per thousand submissions, with nothing to count: say what is happening
+            sys.stderr.write("申請間チェック・review.xlsx・エクスポートを作成中 / "
+                             "writing cross-checks, review.xlsx and exports …\n")
+            sys.stderr.flush()
         store.assign_versions()
         docs, reports = _latest_documents(store, out)
         store.name_submissions(docs)
