@@ -24,7 +24,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -100,27 +100,24 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS,
-             keep: Collection[str] = ()) -> dict[str, bytes]:
+def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise UnsafeWorkbook unless ``path`` looks like a workbook that is safe to hand to a parser.
 
-    Returns the decompressed bytes of the members named exactly in ``keep`` (already verified here:
-    size and CRC), so a caller that needs a few small parts need not open and inflate the zip again.
     OSError (no such file, unreadable) propagates unchanged: that is not a property of the workbook.
     """
-    return _verify(path, limits, keep.__contains__)
+    _verify(path, limits, keep=False)
 
 
 def verified_members(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
-    """``precheck`` keeping every member: the file's verified contents, in the zip's order.
+    """``precheck``, returning every member's decompressed bytes (size and CRC verified), in the zip's order.
 
     A reader given these bytes parses exactly what was checked (the file may change on disk
     meanwhile) and needs neither to open the file nor to inflate it again.
     """
-    return _verify(path, limits, lambda name: True)
+    return _verify(path, limits, keep=True)
 
 
-def _verify(path: str | os.PathLike[str], limits: Limits, keep: Callable[[str], bool]) -> dict[str, bytes]:
+def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> dict[str, bytes]:
     with open(path, "rb") as fh:
         data = fh.read(limits.max_file_bytes + 1)
     if len(data) > limits.max_file_bytes:
@@ -138,7 +135,7 @@ def _verify(path: str | os.PathLike[str], limits: Limits, keep: Callable[[str], 
     total = 0
     kept: dict[str, bytes] = {}
     for info, (_, start, end) in zip(infos, spans, strict=True):
-        pieces: list[bytes] | None = [] if keep(info.filename) else None
+        pieces: list[bytes] | None = [] if keep else None
         total += _check_member(info, view[start:end], limits, pieces)
         if total > limits.max_total_uncompressed:
             raise _bomb(f"total expands past {limits.max_total_uncompressed:,} bytes")
