@@ -60,20 +60,22 @@ def soffice() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def libreoffice(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
-    """Open and re-save a workbook with LibreOffice headless (a real spreadsheet application)."""
+def libreoffice(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Open and re-save a workbook with LibreOffice headless (a real spreadsheet application), as .xlsx or .xlsm."""
     exe = soffice()
     if exe is None:
         pytest.skip("LibreOffice is not installed (CI installs libreoffice-calc-nogui)")
     profile = tmp_path_factory.mktemp("lo-profile")
 
-    def roundtrip(path: Path) -> Path:
+    filters = {"xlsx": "Calc MS Excel 2007 XML", "xlsm": "Calc MS Excel 2007 VBA XML"}
+
+    def roundtrip(path: Path, suffix: str = "xlsx") -> Path:
         out = path.parent / "libreoffice"
         out.mkdir(exist_ok=True)
         subprocess.run([exe, f"-env:UserInstallation=file://{profile}", "--headless", "--calc",
-                        "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out), str(path)],
+                        "--convert-to", f"{suffix}:{filters[suffix]}", "--outdir", str(out), str(path)],
                        check=True, capture_output=True, timeout=180)
-        result = out / (path.stem + ".xlsx")
+        result = out / f"{path.stem}.{suffix}"
         assert result.is_file(), f"LibreOffice wrote nothing for {path}"
         return result
 

@@ -84,3 +84,36 @@ def test_libreoffice_roundtrip_keeps_mistakes(base: Callable, make_workbook: Cal
     resaved = libreoffice(make_workbook("nexus-ytec-youth-2025", data))
     codes = {f.code for f in validate_file(resaved, isolate=False).findings}
     assert {"budget.amount-mismatch", "country.not-allowed"} <= codes
+
+
+def test_macro_enabled_workbook_reads_like_the_xlsx(base: Callable, make_workbook: Callable,
+                                                    libreoffice: Callable[..., Path], tmp_path: Path) -> None:
+    """An .xlsm (saved by LibreOffice as macro-enabled, with a VBA project part as Excel's carry) is read,
+    validated and ingested like the .xlsx it came from; the VBA part is never run or parsed."""
+    import zipfile
+
+    from pipeline.ingest.executor import InlineExecutor
+    from pipeline.ingest.run import ingest
+
+    pack = PACKS[0]
+    original = make_workbook(pack, typed_as_excel_stores(pack, base(pack)))
+    saved = libreoffice(original, "xlsm")
+    xlsm = tmp_path / "マクロ付き申請書.xlsm"
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(xlsm, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "[Content_Types].xml":
+                assert b"macroEnabled" in data  # LibreOffice wrote a macro-enabled workbook
+                data = data.replace(b"<Default ", b'<Default Extension="bin" '
+                                    b'ContentType="application/vnd.ms-office.vbaProject"/><Default ', 1)
+            dst.writestr(info, data)
+        dst.writestr("xl/vbaProject.bin", bytes.fromhex("D0CF11E0A1B11AE1") + bytes(range(256)) * 16)
+    before = validate_file(original, isolate=False)
+    after = validate_file(xlsm)  # isolated, as the CLI reads a public file
+    assert comparable(after.submission) == comparable(before.submission)
+    assert [f.code for f in after.findings] == [f.code for f in before.findings]
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    xlsm.rename(folder / xlsm.name)
+    summary = ingest([folder], tmp_path / "out", executor=InlineExecutor(), progress=False)
+    assert (summary.files_seen, summary.processed, summary.quarantined) == (1, 1, 0)
