@@ -22,6 +22,7 @@ __all__ = [
     "NormaliseError",
     "choice_key",
     "fold_for_match",
+    "strip_controls",
     "to_bool",
     "to_date",
     "to_int",
@@ -75,6 +76,9 @@ _BOOL_SPLIT = re.compile(r"[\s/()・:|,、]+")
 _FOLD = {c: c + 0x60 for c in range(0x3041, 0x3097)} | {0x309D: 0x30FD, 0x309E: 0x30FE}
 _FOLD |= {ord(c): None for c in "・·.,、。-_/()（）[]「」\u2010\u2011\u2012\u2013\u2212"}
 _FOLD |= {i: None for i in range(0x3001) if chr(i).isspace()}
+# Characters no cell of a form should hold and PostgreSQL refuses in text (NUL), or that no encoder can
+# write (lone surrogates, which Excel's _xD800_ escape can produce): C0 controls other than whitespace, DEL.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 61 = 1900-03-01; Excel counts a fictitious 1900-02-29 as 60
 _EXCEL_JAN0 = dt.date(1899, 12, 31)  # serials 1..59 (1900-01-01..1900-02-28)
 _EXCEL_1904 = dt.date(1904, 1, 1)
@@ -104,10 +108,17 @@ class NormaliseError(ValueError):
         return type(self), (self.kind, self.value)
 
 
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (NUL, _x0001_ …) and lone surrogates; the rest untouched."""
+    return _CONTROLS.sub("", text) if _CONTROLS.search(text) else text
+
+
 def _clean(text: str) -> str:
-    """NFKC, then every whitespace run (U+3000, NBSP, tabs, newlines) as one ASCII space, stripped."""
+    """NFKC, control characters removed, every whitespace run (U+3000, NBSP, tabs, newlines) as one space."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+        text = unicodedata.normalize("NFKC", strip_controls(text))
+    elif not text.isprintable():
+        text = strip_controls(text)
     return " ".join(text.split())
 
 

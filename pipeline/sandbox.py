@@ -176,8 +176,15 @@ def _exit_child() -> None:
     os._exit(0)
 
 
+def _ignore_interrupt() -> None:
+    """Ctrl-C in a terminal reaches every process of the group: the parent decides, and kills its children."""
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _isolated_child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                     memory_bytes: int | None, timeout: float | None, parent_pid: int) -> None:
+    _ignore_interrupt()
     _die_with_parent(parent_pid)
     _limit_memory(memory_bytes)
     _limit_cpu(timeout)
@@ -189,6 +196,7 @@ def _isolated_child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, .
 
 def _pool_worker(conn: Connection, memory_bytes: int | None, timeout: float | None, max_tasks: int,
                  inherited: list[int]) -> None:
+    _ignore_interrupt()
     for fd in inherited:
         with contextlib.suppress(OSError):
             os.close(fd)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from fractions import Fraction
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from pipeline import formulas
+from pipeline import formulas, settings
 from pipeline.findings import Finding, Location, input_catalogue, render
 from pipeline.normalise import (
     NormaliseError,
     fold_for_match,
+    strip_controls,
     to_bool,
     to_date,
     to_int,
@@ -71,12 +73,12 @@ class _Collector:
             if kind == "text":
                 return to_text(raw)
             if kind == "yen":
-                return to_yen(raw)
+                return self.bounded(to_yen(raw), spec, location, raw)
             if kind == "number":
                 n = to_number(raw)
-                return int(n) if n is not None and float(n).is_integer() else n
+                return self.bounded(int(n) if n is not None and float(n).is_integer() else n, spec, location, raw)
             if kind == "int":
-                return to_int(raw)
+                return self.bounded(to_int(raw), spec, location, raw)
             if kind == "bool":
                 return to_bool(raw)
             if kind == "date":
@@ -90,15 +92,56 @@ class _Collector:
                 if choice is not None:
                     return choice.code
                 if not checked_by_rule:
-                    self.add("input.unknown-choice", location, {**_labels(spec), "value": text})
+                    self.add("input.unknown-choice", location, {**_labels(spec), "value": shown_value(text)})
                 return text
         except NormaliseError as exc:
             if spec.get("formula"):
                 return None
             self.add(f"input.invalid-{exc.kind if exc.kind != 'text' else 'text'}", location,
-                     {**_labels(spec), "value": to_text(raw) if not isinstance(raw, str) else raw.strip()})
+                     {**_labels(spec), "value": shown_value(raw)})
             return None
         raise ValueError(f"unknown field type {kind!r}")
+
+    def bounded(self, value: int | float | None, spec: dict[str, Any], location: Location | Callable[[], Location],
+                raw: Any) -> int | float | None:
+        """``value`` if it is a plausible figure for its field, else an out-of-range finding and None.
+
+        Every number the rules, the totals and the database use passes here: a 25-digit price or a
+        quantity of 1e-300 is a located error, never an overflow in a sum, a division or an INTEGER column.
+        """
+        if value is None:
+            return None
+        low, high = value_range(spec)
+        if low <= value <= high and not (spec["type"] == "number" and 0 < abs(value) < settings.MIN_ABS_QUANTITY):
+            return value
+        self.add("input.out-of-range", location, {**_labels(spec), "value": shown_value(raw),
+                                                  "min": _figure(low, spec), "max": _figure(high, spec)})
+        return None
+
+
+def value_range(spec: dict[str, Any]) -> tuple[int | float, int | float]:
+    """The plausible range of a numeric field: the form's ``range: [min, max]``, else the type's bounds."""
+    if "range" in spec:
+        low, high = spec["range"]
+        return low, high
+    limit = settings.MAX_ABS_YEN if spec["type"] == "yen" else settings.MAX_ABS_NUMBER
+    return -limit, limit
+
+
+def _figure(n: int | float, spec: dict[str, Any]) -> str:
+    """A bound as people write it: 1,000,000,000,000円, 1,000,000,000."""
+    text = f"{int(n):,}" if float(n).is_integer() else f"{n:g}"
+    return text + ("円" if spec["type"] == "yen" else "")
+
+
+_SHOWN_MAX = 80
+
+
+def shown_value(raw: Any) -> str:
+    """A typed value as a message may quote it: readable text, control characters gone, at most 80 characters."""
+    text = raw.strip() if isinstance(raw, str) else (to_text(raw) or "")
+    text = strip_controls(text)
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…"
 
 
 def _labels(spec: dict[str, Any]) -> dict[str, str]:
@@ -210,20 +253,33 @@ _RECOMPUTE: dict[str, Callable[[dict[str, Any], Pack], Any]] = {
 }
 
 
-def _recompute_rows(items: list[dict[str, Any]], spec: dict[str, Any], pack: Pack) -> None:
-    """Replace each formula column by the engine's own result; keep the sheet's as <key>_stated."""
+def _recompute_rows(items: list[dict[str, Any]], spec: dict[str, Any], pack: Pack, col: _Collector,
+                    source: dict[str, Any]) -> None:
+    """Replace each formula column by the engine's own result; keep the sheet's as <key>_stated.
+
+    A result outside its field's range (a bounded price times a bounded quantity can still be
+    absurd) is an out-of-range finding on that cell and None, like a typed value.
+    """
+    located = source["tables"].get(spec["key"], {})
     for c in spec["columns"]:
         kind = c.get("formula")
         if not kind:
             continue
-        for it in items:
+        for n, it in enumerate(items):
             it[f"{c['key']}_stated"] = it.get(c["key"])
             if kind == "tax_equivalent":
                 te = pack.money["tax_equivalent"]
                 share = formulas.deductible_share(te["transitional_deduction"], it.get("transaction_date"))
-                it[c["key"]] = formulas.tax_equivalent(it.get("transaction_amount"), te["rate"], share, te["rounding"])
+                value = formulas.tax_equivalent(it.get("transaction_amount"), te["rate"], share, te["rounding"])
             else:
-                it[c["key"]] = _RECOMPUTE[kind](it, pack)
+                value = _RECOMPUTE[kind](it, pack)
+            if isinstance(value, int | float) and c["type"] in ("yen", "int", "number"):
+                def loc(c: dict[str, Any] = c, n: int = n) -> Location:
+                    row = located["rows"][n]
+                    return Location(located["sheet"], f"{located['columns'].get(c['key'], '?')}{row}", None, row,
+                                    f"/{spec['key']}/{n}/{c['key']}")
+                value = col.bounded(value, c, loc, value)
+            it[c["key"]] = value
 
 
 def _totals(sub: dict[str, Any], stated: dict[str, Any], pack: Pack) -> dict[str, Any]:
@@ -238,7 +294,7 @@ def _totals(sub: dict[str, Any], stated: dict[str, Any], pack: Pack) -> dict[str
         "direct_total": direct,
         "by_category": by_category,
         "overhead": overhead,
-        "overhead_rate": round(overhead / direct, 6) if direct else 0,
+        "overhead_rate": float(round(Fraction(overhead, direct), 6)) if direct else 0,
         "total": direct + overhead,
     }
     tax = pack.money.get("included_tax")
@@ -262,7 +318,7 @@ def build_submission(raw: RawWorkbook, pack: Pack, *, template: dict[str, str] |
     }
     for spec in pack.form["tables"]:
         items = _read_table(raw, spec, pack, col, source)
-        _recompute_rows(items, spec, pack)
+        _recompute_rows(items, spec, pack, col, source)
         sub[spec["key"]] = items
     stated = _read_fields(raw, pack, col, source, only_totals=True)
     sub["totals"] = _totals(sub, stated, pack)

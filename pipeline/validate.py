@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import schemas
+from pipeline import schemas, settings
 from pipeline.findings import Finding, Location, Report
 from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_for_template
 from pipeline.rules import run_rules, sort_findings
@@ -59,6 +59,13 @@ def detect_pack(raw: RawWorkbook, program: str | None = None) -> tuple[Pack, dic
             f"this workbook is template {tid!r}, not the template of the requested programme {pack.id}")
     if version not in pack.template["accepted_versions"]:
         accepted = ", ".join(pack.template["accepted_versions"])
+        if version is None:
+            raise UnreadableWorkbook(
+                "unknown-template-version",
+                f"様式「{tid}」の版の記録が空です（様式の管理情報が消されています）。"
+                f"配布された最新の様式（対応版: {accepted}）に記入し直してください",
+                f"the version of template {tid!r} is empty (the template's hidden record was cleared); "
+                f"copy your entries into a fresh template (supported: {accepted})")
         raise UnreadableWorkbook(
             "unknown-template-version",
             f"様式「{tid}」の版 {version} には対応していません（対応版: {accepted}）。最新の様式に記入し直してください",
@@ -105,10 +112,19 @@ def validate_file(path: str | Path, program: str | None = None, *, isolate: bool
     path = Path(path)
     if not path.is_file():
         raise UnreadableWorkbook("file-not-found", f"ファイルがありません: {path}", f"no such file: {path}")
-    raw = read_raw(path, isolate=isolate)
-    report = validate_raw(raw, program, sha256=file_sha256(path), stage=stage)
+    sha256 = file_sha256(path)
+    members = verified_members(path)
+    if isolate:  # all of the file's work, not only the read: the rules and the classifier are bounded too
+        report = run_isolated(_validate_members, path, members, program, sha256, stage,
+                              timeout=settings.FILE_TIMEOUT_SECONDS, memory_bytes=settings.FILE_MEMORY_BYTES)
+    else:
+        report = _validate_members(path, members, program, sha256, stage)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _validate_members(path: Path, members: Any, program: str | None, sha256: str, stage: str) -> Report:
+    return validate_raw(read_workbook(path, members=members), program, sha256=sha256, stage=stage)
 
 
 def schema_findings(sub: dict[str, Any], pack: Pack) -> list[Finding]:

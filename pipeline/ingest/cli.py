@@ -22,7 +22,10 @@ changes nothing (files are known by content hash); an interrupted run completes 
   quarantine.json             読めなかったファイルと理由 / files that could not be read, with reasons
   crosscheck.json             申請間チェック / cross-submission findings
   shinsei.db                  SQLite（--db 省略時）/ SQLite database unless --db is given
-終了コード Exit: 0 all files read, 1 some files quarantined, 2 nothing could be ingested / bad arguments.
+別の取り込みが同じ出力フォルダやデータベースを使用中なら、待つ（--wait）か、はっきり断ります。
+Another ingest using the same folder or database is waited for (--wait) or refused with a clear message.
+終了コード Exit: 0 all files read, 1 some files quarantined, 2 nothing could be ingested / bad arguments,
+  75 another ingest holds the folder or database, 130 interrupted (Ctrl-C: run the same command to resume).
 """
 
 
@@ -35,16 +38,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="データベースURL（例 postgresql://user@host/db）。省略時は DIR/shinsei.db / "
                         "database URL (default: SQLite DIR/shinsei.db)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="並列数 / worker processes")
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="別の取り込みが終わるのを待つ秒数（既定 0: すぐに断る）/ seconds to wait for another ingest "
+                        "on the same folder or database (default 0: refuse at once)")
     p.add_argument("--quiet", action="store_true", help="進捗を表示しない / no progress bar")
     p.add_argument("--json", action="store_true", help="結果をJSONで出力 / print the summary as JSON")
     p.set_defaults(func=run)
 
 
+EXIT_BUSY = 75      # EX_TEMPFAIL: try again later
+EXIT_INTERRUPTED = 130
+
+
 def run(args: argparse.Namespace) -> int:
+    from pipeline.ingest.lock import IngestBusy
     from pipeline.ingest.run import ingest
 
-    summary = ingest(args.sources, args.out, db_url=args.db, workers=args.workers,
-                     progress=not args.quiet and not args.json and sys.stderr.isatty())
+    try:
+        summary = ingest(args.sources, args.out, db_url=args.db, workers=args.workers, wait=args.wait,
+                         progress=not args.quiet and not args.json and sys.stderr.isatty())
+    except IngestBusy as exc:
+        print(f"[{exc.code}] {exc.message_ja}\n  {exc.message_en}", file=sys.stderr)
+        return EXIT_BUSY
+    except KeyboardInterrupt:
+        print("\n中断しました。同じコマンドを再実行すると、続きから取り込みを完了します。\n"
+              "Interrupted: run the same command again to resume; nothing already stored is lost.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     elif not args.quiet:

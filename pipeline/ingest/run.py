@@ -11,19 +11,22 @@ import json
 import os
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.ingest.crosscheck import concentration, run_cross_checks
 from pipeline.ingest.executor import Executor, LocalProcessExecutor
+from pipeline.ingest.lock import ingest_lock
 from pipeline.ingest.progress import Progress
 from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
 from pipeline.ingest.sources import Skipped, discover
-from pipeline.ingest.store import FileRows, Quarantine, Store, default_url
-from pipeline.ingest.worker import process_file, warm_up, write_json
+from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
+from pipeline.ingest.worker import process_file, warm_up, write_json, write_text
 from pipeline.safety import WorkbookRejected
 from pipeline.sandbox import IsolatedCall
+from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
 
 BATCH_FILES = 200     # files stored per transaction: amortises the commit; a kill loses at most these
 BATCH_SECONDS = 1.0   # ... or what arrived in this long, so a slow batch is not held back
@@ -50,86 +53,129 @@ class IngestSummary:
         return d
 
 
-def _read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def _reason(exc: BaseException) -> tuple[str, str, str]:
+def _reason(exc: BaseException) -> Quarantine:
     if isinstance(exc, WorkbookRejected):
-        return exc.code, exc.message_ja, exc.message_en
-    return ("internal-error", f"処理中にエラーが発生しました: {type(exc).__name__}",
-            f"the engine failed on this file: {type(exc).__name__}: {exc}")
+        return Quarantine(exc.code, exc.message_ja, exc.message_en)
+    return internal_error(exc)
+
+
+def clean_temp(out: Path) -> int:
+    """Delete the temporary files a killed run left in the output folder; returns how many.
+
+    Every temp file starts with settings.TEMP_PREFIX; the older names (``*.tmp``, ``tmp*.xlsx``,
+    ``exports/tmp*``, ``staging/*.part``) are removed too. Only called under the ingest lock.
+    """
+    patterns = {out: (f"{TEMP_PREFIX}*", "tmp*.xlsx", "*.tmp"),
+                out / "submissions": (f"{TEMP_PREFIX}*", "*.tmp"),
+                out / "findings": (f"{TEMP_PREFIX}*", "*.tmp"),
+                out / "exports": (f"{TEMP_PREFIX}*", "tmp*"),
+                out / "staging": (f"{TEMP_PREFIX}*", "*.part")}
+    removed = 0
+    for folder, globs in patterns.items():
+        if not folder.is_dir():
+            continue
+        for pattern in globs:
+            for path in folder.glob(pattern):
+                if path.is_file():
+                    path.unlink(missing_ok=True)
+                    removed += 1
+    return removed
 
 
 def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None = None, workers: int | None = None,
-           executor: Executor | None = None, progress: bool = True) -> IngestSummary:
+           executor: Executor | None = None, progress: bool = True, wait: float | None = None) -> IngestSummary:
+    """Ingest ``sources`` into ``out_dir`` and the database, holding the folder's and the database's lock.
+
+    A second ingest on the same folder or database waits ``wait`` seconds (settings.LOCK_WAIT_SECONDS)
+    and then raises IngestBusy; nothing is created or migrated before the lock is held.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    store = Store(db_url or default_url(out))
-    try:
-        clock = time.perf_counter()
-        run_id = store.start_run([str(s) for s in sources])
-        found, skipped = discover(list(sources), out / "staging")
-        todo = store.register(found, run_id)
-        by_sha = {}
-        for f in found:
-            by_sha.setdefault(f.sha256, f)
-        tasks = sorted(todo & set(by_sha))
-        phases = {"discover": time.perf_counter() - clock}
-        bar = Progress(len(tasks), enabled=progress)
-        if tasks:
-            warm_up()  # before the workers fork: they inherit the compiled packs
-        ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
-        quarantined = 0
-        jobs = [(str(by_sha[s].path), s, by_sha[s].name, str(out)) for s in tasks]
-        batch: list[tuple[str, FileRows | Quarantine]] = []
-        flushed = time.monotonic()
-        for index, result in ex.map_unordered(process_file, jobs):
-            sha = tasks[index]
-            if isinstance(result, BaseException):
-                batch.append((sha, Quarantine(*_reason(result))))
-                quarantined += 1
-                bar.advance(quarantined=True)
-            else:
-                batch.append((sha, result))
-                bar.advance()
-            if len(batch) >= BATCH_FILES or time.monotonic() - flushed > BATCH_SECONDS:
-                store.record(batch)
-                batch, flushed = [], time.monotonic()
-        store.record(batch)
-        bar.close()
-        phases["files"] = bar.seconds
-        clock = time.perf_counter()
-        if progress:  # a few seconds per thousand submissions, with nothing to count: say what is happening
-            sys.stderr.write("申請間チェック・review.xlsx・エクスポートを作成中 / "
-                             "writing cross-checks, review.xlsx and exports …\n")
-            sys.stderr.flush()
-        store.assign_versions()
-        docs, reports = _latest_documents(store, out)
-        store.name_submissions(docs)
-        cross = run_cross_checks(docs)
-        store.replace_cross_findings(cross)
-        _write_outputs(out, store, docs, reports, cross)
-        total_quarantined = len(store.quarantined())
-        store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
-        phases["outputs"] = time.perf_counter() - clock
-        return IngestSummary(run_id=run_id, files_seen=len(found), processed=len(tasks) - quarantined,
-                             already_known=len(found) - len(tasks), quarantined=total_quarantined,
-                             submissions=len(docs), cross_findings=len(cross), skipped=skipped,
-                             seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases)
-    finally:
-        store.close()
+    url = db_url or default_url(out)
+    with ingest_lock(out, url, LOCK_WAIT_SECONDS if wait is None else wait):
+        clean_temp(out)
+        store = Store(url)
+        try:
+            return _ingest(store, sources, out, workers=workers, executor=executor, progress=progress)
+        finally:
+            store.close()
+
+
+def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int | None, executor: Executor | None,
+            progress: bool) -> IngestSummary:
+    clock = time.perf_counter()
+    run_id = store.start_run([str(s) for s in sources])
+    found, skipped = discover(list(sources), out / "staging")
+    todo = store.register(found, run_id)
+    by_sha = {}
+    for f in found:
+        by_sha.setdefault(f.sha256, f)
+    tasks = sorted(todo & set(by_sha))
+    phases = {"discover": time.perf_counter() - clock}
+    bar = Progress(len(tasks), enabled=progress)
+    if tasks:
+        warm_up()  # before the workers fork: they inherit the compiled packs
+    ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
+    quarantined = 0
+    jobs = [(str(by_sha[s].path), s, by_sha[s].name, str(out)) for s in tasks]
+    batch: list[tuple[str, FileRows | Quarantine]] = []
+    flushed = time.monotonic()
+    for index, result in ex.map_unordered(process_file, jobs):
+        sha = tasks[index]
+        if isinstance(result, BaseException):
+            if not isinstance(result, WorkbookRejected):
+                log.error("%s: %s", by_sha[sha].name, "".join(traceback.format_exception(result)).rstrip())
+            batch.append((sha, _reason(result)))
+            quarantined += 1
+            bar.advance(quarantined=True)
+        else:
+            batch.append((sha, result))
+            bar.advance()
+        if len(batch) >= BATCH_FILES or time.monotonic() - flushed > BATCH_SECONDS:
+            quarantined += len(store.record(batch))
+            batch, flushed = [], time.monotonic()
+    quarantined += len(store.record(batch))
+    bar.close()
+    phases["files"] = bar.seconds
+    clock = time.perf_counter()
+    if progress:  # a few seconds per thousand submissions, with nothing to count: say what is happening
+        sys.stderr.write("申請間チェック・review.xlsx・エクスポートを作成中 / "
+                         "writing cross-checks, review.xlsx and exports …\n")
+        sys.stderr.flush()
+    store.assign_versions()
+    docs, reports = _latest_documents(store, out)
+    store.name_submissions(docs)
+    cross = run_cross_checks(docs)
+    store.replace_cross_findings(cross)
+    _write_outputs(out, store, docs, reports, cross)
+    total_quarantined = len(store.quarantined())
+    store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
+    phases["outputs"] = time.perf_counter() - clock
+    return IngestSummary(run_id=run_id, files_seen=len(found), processed=len(tasks) - quarantined,
+                         already_known=len(found) - len(tasks), quarantined=total_quarantined,
+                         submissions=len(docs), cross_findings=len(cross), skipped=skipped,
+                         seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases)
 
 
 def _latest_documents(store: Store, out: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The latest version of every submission, from the database (the store of record).
+
+    Another output folder may share the database: a document whose JSON file is not in this folder
+    is written here from the database, so every folder's submissions/ and findings/ are complete.
+    """
+    latest = store.latest()
+    stored = store.documents([row["latest_sha256"] for row in latest])
     docs, reports = [], {}
-    for row in store.latest():
+    for row in latest:
         sha = row["latest_sha256"]
-        submission = _read_json(out / "submissions" / f"{sha}.json")
-        reports[sha] = _read_json(out / "findings" / f"{sha}.json")
+        submission_text, report_text = stored[sha]
+        for folder, text in (("submissions", submission_text), ("findings", report_text)):
+            path = out / folder / f"{sha}.json"
+            if not path.exists():
+                write_text(path, text)
+        reports[sha] = json.loads(report_text)
         docs.append({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
-                     "versions": row["versions"], "submission": submission})
+                     "versions": row["versions"], "submission": json.loads(submission_text)})
     return docs, reports
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -14,6 +16,8 @@ from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
 from pipeline.ingest.sources import SourceFile
 from pipeline.normalise import fold_for_match
+
+log = logging.getLogger("shinsei.ingest")
 
 
 def default_url(out_dir: Path) -> str:
@@ -64,7 +68,9 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------------
     def start_run(self, sources: list[str]) -> int:
+        """A new run; any run still marked running was killed (the caller holds the ingest lock)."""
         with self.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.status == "running").values(status="interrupted"))
             res = conn.execute(insert(t.runs).values(started_at=_now(), status="running", sources=sources,
                                                      files_seen=0, files_processed=0, files_quarantined=0,
                                                      version=__version__))
@@ -91,21 +97,43 @@ class Store:
         todo = {sha for sha, status in known.items() if status == "pending"} | set(new)
         return todo
 
-    def record(self, results: list[tuple[str, FileRows | Quarantine]]) -> None:
+    def record(self, results: list[tuple[str, FileRows | Quarantine]]) -> list[str]:
         """Store a batch of files in one transaction: each file's rows are all there or none are.
 
         Batching amortises the commit and turns ~11 statements per file into ~8 per batch (one
         executemany per table). A killed run loses at most the batch in flight, whose files stay
         pending and are processed again, with identical results, by the next run.
+
+        A file can only ever quarantine itself: when the batch fails, each file is stored alone, and a
+        file whose rows the database still refuses is quarantined as ``internal-error`` (its traceback
+        logged). Returns the hashes quarantined that way.
         """
         if not results:
-            return
+            return []
+        try:
+            self._record(results)
+            return []
+        except Exception:
+            if len(results) == 1 and isinstance(results[0][1], Quarantine):
+                raise  # storing a quarantine record failed: the database itself is unusable
+        failed = []
+        for sha, result in results:
+            try:
+                self._record([(sha, result)])
+            except Exception as exc:
+                log.error("storing %s failed; quarantined as internal-error", sha, exc_info=True)
+                self._record([(sha, internal_error(exc, "storing"))])
+                failed.append(sha)
+        return failed
+
+    def _record(self, results: list[tuple[str, FileRows | Quarantine]]) -> None:
         ok = [(sha, r) for sha, r in results if isinstance(r, FileRows)]
-        bad = [(r.code, r.message_ja, r.message_en, sha) for sha, r in results if isinstance(r, Quarantine)]
+        bad = [tuple(map(_db_value, (r.code, r.message_ja, r.message_en, sha)))
+               for sha, r in results if isinstance(r, Quarantine)]
         with self.engine.begin() as conn:
             if ok:
                 shas = [sha for sha, _ in ok]
-                for table in (t.participants, t.cost_items, t.findings):  # a resumed file may have rows
+                for table in (t.participants, t.cost_items, t.findings, t.documents):  # a resumed file may have rows
                     conn.execute(delete(table).where(table.c.sha256.in_(shas)))
                 keys = sorted({r.key for _, r in ok})
                 have = set(conn.execute(select(t.submissions.c.key).where(t.submissions.c.key.in_(keys))).scalars())
@@ -117,6 +145,7 @@ class Store:
                 self._many(conn, t.submissions, subs)
                 for table, part in ((t.participants, 0), (t.cost_items, 1), (t.findings, 2)):
                     self._many(conn, table, [row for _, r in ok for row in r.rows[part]])
+                self._many(conn, t.documents, [(sha, *r.documents) for sha, r in ok])
                 conn.exec_driver_sql(self._sql["file_ok"], [("ok", r.program, r.key, sha) for sha, r in ok])
             if bad:
                 conn.exec_driver_sql(self._sql["file_bad"], bad)
@@ -131,7 +160,7 @@ class Store:
         q = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         out = {}
-        for table in (t.submissions, t.participants, t.cost_items, t.findings):
+        for table in (t.submissions, t.participants, t.cost_items, t.findings, t.documents):
             cols = ", ".join(q(c.name) for c in table.columns)
             out[table.name] = f"INSERT INTO {q(table.name)} ({cols}) VALUES ({', '.join([mark] * len(table.columns))})"
         out["file_ok"] = (f"UPDATE files SET status = {mark}, program = {mark}, submission_key = {mark}, "
@@ -200,6 +229,15 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def documents(self, shas: list[str]) -> dict[str, tuple[str, str]]:
+        """The stored JSON text (submission, report) of the given files, by hash."""
+        out: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(shas), 500):
+                q = select(t.documents).where(t.documents.c.sha256.in_(shas[start:start + 500]))
+                out.update({r.sha256: (r.submission, r.report) for r in conn.execute(q)})
+        return out
+
     def replace_cross_findings(self, rows: list[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(t.cross_findings))
@@ -238,6 +276,7 @@ class FileRows(NamedTuple):
     pi_name: str | None
     title: str | None
     rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]  # participants, items, findings
+    documents: tuple[str, str] = ("{}", "{}")  # the submission and the findings report, JSON text
 
 
 class Quarantine(NamedTuple):
@@ -246,12 +285,39 @@ class Quarantine(NamedTuple):
     message_en: str
 
 
+def internal_error(exc: BaseException, step: str = "") -> Quarantine:
+    """The quarantine record of a file the engine or the database failed on (the traceback goes to the log)."""
+    where = f"（{_STEPS_JA.get(step, step)}）" if step else ""
+    return Quarantine("internal-error",
+                      f"処理中にエラーが発生しました{where}: {type(exc).__name__}。"
+                      "この1件だけを隔離し、他のファイルは処理を続けました",
+                      f"the engine failed on this file{f' while {step}' if step else ''}: {type(exc).__name__}: "
+                      f"{str(exc)[:300]}; only this file was set aside, the batch went on")
+
+
+_STEPS_JA = {"storing": "データベースへの保存中"}
+_BIGINT = 2**63 - 1
+
+
+def _db_value(v: Any) -> Any:
+    """A value the database accepts: text without NUL, integers within BIGINT (else None), finite floats."""
+    if isinstance(v, str):
+        return v.replace("\x00", "") if "\x00" in v else v
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return v if -_BIGINT <= v <= _BIGINT else None
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return v
+
+
 def _ordered(table: Any, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     names = [c.name for c in table.columns]
-    return [tuple(row[n] for n in names) for row in rows]
+    return [tuple(_db_value(row[n]) for n in names) for row in rows]
 
 
-def file_rows(sha: str, report: dict[str, Any]) -> FileRows:
+def file_rows(sha: str, report: dict[str, Any], documents: tuple[str, str] = ("{}", "{}")) -> FileRows:
     """The rows of one file in participants, cost_items and findings, and its submission's identity."""
     sub = report["submission"]
     plan = sub.get("plan") or {}
@@ -276,9 +342,10 @@ def file_rows(sha: str, report: dict[str, Any]) -> FileRows:
               "row": f["location"].get("row"), "message_ja": f["message_ja"], "message_en": f["message_en"],
               "clause_document": f["clause"]["document"], "clause_section": f["clause"]["section"]}
              for i, f in enumerate(report["findings"])]
-    return FileRows(sub["program"], submission_key(sub), plan.get("institution"), plan.get("pi_name"),
-                    plan.get("title_ja"),
-                    (_ordered(t.participants, people), _ordered(t.cost_items, items), _ordered(t.findings, found)))
+    return FileRows(sub["program"], submission_key(sub), _db_value(plan.get("institution")),
+                    _db_value(plan.get("pi_name")), _db_value(plan.get("title_ja")),
+                    (_ordered(t.participants, people), _ordered(t.cost_items, items), _ordered(t.findings, found)),
+                    documents)
 
 
 def cost_findings(findings: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:

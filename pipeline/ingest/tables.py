@@ -3,6 +3,10 @@
 Every content row is keyed by content (file hash, row index), never by an autoincrement, so
 the same files give the same database whatever the order or number of runs. Only ``runs``
 records when and how often the job ran.
+
+Columns that hold what an applicant typed (or what is derived from it) are ``Text``: a length
+limit would make the database refuse a whole batch for one long value (migration 0002).
+Numbers are bounded by the normaliser before they get here (pipeline.settings).
 """
 
 from __future__ import annotations
@@ -42,18 +46,18 @@ files = Table(
     Column("size", BigInteger, nullable=False),
     Column("first_run", Integer, nullable=False),           # run that first listed it (orders versions)
     Column("status", String(16), nullable=False),           # pending | ok | quarantined
-    Column("error_code", String(64)),
+    Column("error_code", Text),
     Column("error_ja", Text),
     Column("error_en", Text),
     Column("submission_key", String(64), ForeignKey("submissions.key")),
     Column("version", Integer),
-    Column("program", String(64)),
+    Column("program", Text),
 )
 
 submissions = Table(
     "submissions", metadata,
     Column("key", String(64), primary_key=True),            # hash of programme + institution + PI + title/invitee
-    Column("program", String(64), nullable=False),
+    Column("program", Text, nullable=False),
     Column("institution", Text),
     Column("pi_name", Text),
     Column("title", Text),
@@ -67,12 +71,12 @@ participants = Table(
     Column("idx", Integer, primary_key=True),
     Column("no", Integer),
     Column("name", Text),
-    Column("role", String(64)),
-    Column("direction", String(64)),
-    Column("country", String(64)),
+    Column("role", Text),
+    Column("direction", Text),
+    Column("country", Text),
     Column("affiliation", Text),
-    Column("category", String(64)),
-    Column("birth_date", String(10)),
+    Column("category", Text),
+    Column("birth_date", Text),
     Column("visit_days", Integer),
 )
 
@@ -80,15 +84,15 @@ cost_items = Table(
     "cost_items", metadata,
     Column("sha256", String(64), ForeignKey("files.sha256"), primary_key=True),
     Column("idx", Integer, primary_key=True),
-    Column("category", String(64)),
-    Column("subcategory", String(64)),
+    Column("category", Text),
+    Column("subcategory", Text),
     Column("description", Text),
     Column("unit_price", BigInteger),
     Column("quantity", Float),
     Column("amount", BigInteger),
     Column("fiscal_year", Integer),
-    Column("verdict", String(8), nullable=False),           # ok | ng | review
-    Column("reason", String(32)),
+    Column("verdict", Text, nullable=False),           # ok | ng | review
+    Column("reason", Text),
     Column("sheet", Text),
     Column("row", Integer),
 )
@@ -97,10 +101,10 @@ findings = Table(
     "findings", metadata,
     Column("sha256", String(64), ForeignKey("files.sha256"), primary_key=True),
     Column("idx", Integer, primary_key=True),
-    Column("code", String(96), nullable=False),
-    Column("severity", String(8), nullable=False),
+    Column("code", Text, nullable=False),
+    Column("severity", Text, nullable=False),
     Column("sheet", Text),
-    Column("cell", String(16)),
+    Column("cell", Text),
     Column("row", Integer),
     Column("message_ja", Text, nullable=False),
     Column("message_en", Text, nullable=False),
@@ -108,12 +112,19 @@ findings = Table(
     Column("clause_section", Text, nullable=False),
 )
 
+documents = Table(
+    "documents", metadata,
+    Column("sha256", String(64), ForeignKey("files.sha256"), primary_key=True),
+    Column("submission", Text, nullable=False),             # the normalised submission, JSON text
+    Column("report", Text, nullable=False),                 # its findings report (without the submission), JSON
+)
+
 cross_findings = Table(
     "cross_findings", metadata,
     Column("id", String(64), primary_key=True),             # hash of code + the submissions involved
-    Column("code", String(96), nullable=False),
-    Column("severity", String(8), nullable=False),
-    Column("program", String(64), nullable=False),
+    Column("code", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("program", Text, nullable=False),
     Column("value", Text, nullable=False),
     Column("submissions", JSON, nullable=False),
     Column("files", JSON, nullable=False),
@@ -123,4 +134,4 @@ cross_findings = Table(
     Column("clause_section", Text, nullable=False),
 )
 
-CONTENT_TABLES = ("files", "submissions", "participants", "cost_items", "findings", "cross_findings")
+CONTENT_TABLES = ("files", "submissions", "participants", "cost_items", "findings", "documents", "cross_findings")
