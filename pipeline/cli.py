@@ -71,6 +71,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipeline.safety import WorkbookRejected
     from pipeline.validate import validate_file
 
+    if args.all or args.db:
+        return _export_database(args)
+    if not args.file:
+        print("書き出すブックを指定してください（または --db URL --all）/ name a workbook to export "
+              "(or --db URL --all)", file=sys.stderr)
+        return 64
     try:
         report = validate_file(args.file, args.program, isolate=not args.no_isolate)
     except WorkbookRejected as exc:
@@ -87,6 +93,25 @@ def cmd_export(args: argparse.Namespace) -> int:
         c = report.counts
         print(f"{out} を書き出しました / wrote {out} (エラー errors {c['error']}, 警告 warnings {c['warning']})",
               file=sys.stderr)
+    return 0
+
+
+def _export_database(args: argparse.Namespace) -> int:
+    """Every stored submission's JSON files from an ingest database into a folder (only those missing)."""
+    if not (args.all and args.db and args.output and args.output != "-" and not args.file):
+        print("データベースからの書き出しは --db URL --all -o フォルダ の形で指定します / export from a database as "
+              "--db URL --all -o DIR", file=sys.stderr)
+        return 64
+    from pipeline.ingest.run import export_documents
+    from pipeline.ingest.store import Store
+
+    store = Store(args.db)
+    try:
+        written = export_documents(store, Path(args.output))
+    finally:
+        store.close()
+    print(f"{written} 件を書き出しました / wrote {written} documents to {args.output}/submissions, "
+          f"{args.output}/findings", file=sys.stderr)
     return 0
 
 
@@ -181,9 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "this process (trusted files only)")
     v.set_defaults(func=cmd_validate)
 
-    e = sub.add_parser("export", help="正規化JSONを出力 / export the normalised JSON")
-    e.add_argument("file")
-    e.add_argument("-o", "--output", help="出力先（省略時は標準出力）/ output file (default: stdout)")
+    e = sub.add_parser("export", help="正規化JSONを出力 / export the normalised JSON",
+                       description="ブック1件の正規化JSONを出力します。--db URL --all -o フォルダ で、取り込み済みの"
+                                   "全申請のJSONをデータベースから書き出します（未作成の分だけ）。 / "
+                                   "Print the normalised JSON of one workbook; with --db URL --all -o DIR, write "
+                                   "every ingested submission's JSON files from the ingest database "
+                                   "(only those not there yet).")
+    e.add_argument("file", nargs="?", help="ブック / the workbook")
+    e.add_argument("-o", "--output",
+                   help="出力先（省略時は標準出力）/ output file (default: stdout), or folder with --all")
+    e.add_argument("--db", metavar="URL", help="取り込みのデータベース / the ingest database (with --all)")
+    e.add_argument("--all", action="store_true", help="データベースの全申請 / every submission in --db")
     e.add_argument("--program")
     e.add_argument("--no-isolate", action="store_true")
     e.set_defaults(func=cmd_export)

@@ -121,7 +121,7 @@ def test_mixed_batch_every_valid_file_ok_every_hostile_one_reported(
     header = list(rows[0])
     assert len(header) < 100, "the Summary keeps a fixed set of columns"
     assert len(rows) - 1 == len(ok), "every submission has its row"
-    total = header.index("total")
+    total = header.index("総額 Total")
     for row in rows[1:]:
         assert isinstance(row[total], int | float), row
     quarantine = json.loads((out / "quarantine.json").read_text(encoding="utf-8"))
@@ -267,8 +267,9 @@ def test_two_output_folders_on_one_database_are_each_complete(tmp_path: Path, db
     for i, path in enumerate(write_valid(tmp_path, 5)[3:]):
         path.rename(b / f"b-{i}.xlsx")
     shared = db_url or f"sqlite:///{tmp_path / 'shared.db'}"
-    ingest([a], tmp_path / "out-a", db_url=shared, workers=1, progress=False)
-    summary = ingest([a, b], tmp_path / "out-b", db_url=shared, workers=1, progress=False)
+    ingest([a], tmp_path / "out-a", db_url=shared, workers=1, progress=False, json_dir=tmp_path / "out-a")
+    summary = ingest([a, b], tmp_path / "out-b", db_url=shared, workers=1, progress=False,
+                     json_dir=tmp_path / "out-b")
     assert summary.processed == 2 and summary.already_known == 3 and summary.submissions == 5
     assert len(list((tmp_path / "out-b" / "submissions").glob("*.json"))) == 5
     rows = list(openpyxl.load_workbook(tmp_path / "out-b" / "review.xlsx", read_only=True)["Summary"].values)
@@ -284,7 +285,8 @@ def test_concurrent_cli_ingests_on_one_database(tmp_path: Path, db_url: str | No
         fill_template(pack_id, data, folder / f"{stem}.xlsx")
     shared = db_url or f"sqlite:///{tmp_path / 'shared.db'}"
     procs = [subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", str(folder), "--out",
-                               str(tmp_path / f"out{i}"), "--db", shared, "--quiet", "--wait", "120"],
+                               str(tmp_path / f"out{i}"), "--json-dir", str(tmp_path / f"out{i}"), "--db", shared,
+                               "--quiet", "--wait", "120"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, results, strict=True):
@@ -344,7 +346,8 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path: Path, make_workbook: 
         fill_template(pack_id, data, folder / f"{stem}.xlsx")
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", str(folder), "--out", str(out),
-                             "--quiet", "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--json-dir", str(out), "--quiet", "--workers", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((out / "submissions").glob("*.json")):
         time.sleep(0.02)
@@ -356,7 +359,7 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path: Path, make_workbook: 
     assert "Traceback" not in stdout + stderr
     assert "同じコマンド" in stderr and "run the same command again" in stderr
     resumed = subprocess.run([sys.executable, "-m", "pipeline.cli", "ingest", str(folder), "--out", str(out),
-                              "--quiet"], capture_output=True, text=True, timeout=300)
+                              "--json-dir", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert len(list((out / "submissions").glob("*.json"))) == 60
     assert not list(out.rglob(".shinsei-tmp-*"))

@@ -91,12 +91,12 @@ def dump(out: Path, db_url: str | None) -> dict[str, Any]:
 
 def test_ingest_twice_changes_nothing(batch: Path, tmp_path: Path, db_url: str | None) -> None:
     out = tmp_path / "out"
-    first = ingest([batch], out, db_url=db_url, workers=2, progress=False)
+    first = ingest([batch], out, db_url=db_url, workers=2, progress=False, json_dir=out)
     assert first.files_seen == 12 and first.processed == 12 and first.quarantined == 0
     assert first.submissions == 12
     assert set(first.phases) == {"discover", "files", "outputs"} and min(first.phases.values()) > 0
     before_db, before_files = dump(out, db_url), outputs(out)
-    second = ingest([batch], out, db_url=db_url, workers=2, progress=False)
+    second = ingest([batch], out, db_url=db_url, workers=2, progress=False, json_dir=out)
     assert second.processed == 0 and second.already_known == 12
     assert dump(out, db_url) == before_db
     assert outputs(out) == before_files
@@ -115,10 +115,11 @@ def test_kill_9_and_resume_equals_uninterrupted(batch: Path, tmp_path: Path, new
                                                 kill_after: int) -> None:
     reference = tmp_path / "reference"
     ref_db, db_url = new_db(), new_db()
-    ingest([batch], reference, db_url=ref_db, workers=1, progress=False)
+    ingest([batch], reference, db_url=ref_db, workers=1, progress=False, json_dir=reference)
 
     out = tmp_path / "killed"
-    args = [str(batch), "--out", str(out), "--workers", "1"] + (["--db", db_url] if db_url else [])
+    args = [str(batch), "--out", str(out), "--json-dir", str(out), "--workers", "1"] + (
+        ["--db", db_url] if db_url else [])
     proc = _run_cli(args)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -276,7 +277,8 @@ def test_review_workbook_totals_and_formula_safety(tmp_path: Path, base: Callabl
     for p in sorted(batch.glob("*.xlsx"))[:4]:
         (folder / p.name).write_bytes(p.read_bytes())
     out = tmp_path / "out"
-    ingest([folder], out, executor=InlineExecutor(), progress=False)
+    ingest([folder], out, executor=InlineExecutor(), progress=False, json_dir=out)
+    assert len(list((out / "submissions").glob("*.json"))) == 5
     review = openpyxl.load_workbook(out / "review.xlsx")
     for ws in review.worksheets:
         for row in ws.iter_rows():

@@ -14,14 +14,20 @@ Ingest application workbooks from folders (recursive), zip archives and files: n
 findings, database rows, cross-checks and the finance review workbook. Re-ingesting the same files
 changes nothing (files are known by content hash); an interrupted run completes when run again.
 
+正規化JSONと指摘はデータベースに保存されます（記録の正本）。ファイルが必要なら --json-dir を指定するか、
+後で shinsei export --db URL --all -o DIR で書き出します。
+The normalised submissions and findings are kept in the database (the store of record); ask for files
+with --json-dir, or later with shinsei export --db URL --all -o DIR.
+
 出力 Output (DIR):
-  submissions/<sha256>.json   正規化JSON / normalised submission (schemas/submission.schema.json)
-  findings/<sha256>.json      指摘 / findings (schemas/findings.schema.json)
   review.xlsx                 財務レビュー用ブック / finance review workbook
   exports/*.csv, *.parquet    同じ表 / the same tables for pandas
   quarantine.json             読めなかったファイルと理由 / files that could not be read, with reasons
   crosscheck.json             申請間チェック / cross-submission findings
   shinsei.db                  SQLite（--db 省略時）/ SQLite database unless --db is given
+--json-dir JSONDIR:
+  submissions/<sha256>.json   正規化JSON / normalised submission (schemas/submission.schema.json)
+  findings/<sha256>.json      指摘 / findings (schemas/findings.schema.json)
 別の取り込みが同じ出力フォルダやデータベースを使用中なら、待つ（--wait）か、はっきり断ります。
 Another ingest using the same folder or database is waited for (--wait) or refused with a clear message.
 終了コード Exit: 0 all files read, 1 some files quarantined, 2 nothing could be ingested / bad arguments,
@@ -37,6 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", metavar="URL",
                    help="データベースURL（例 postgresql://user@host/db）。省略時は DIR/shinsei.db / "
                         "database URL (default: SQLite DIR/shinsei.db)")
+    p.add_argument("--json-dir", metavar="JSONDIR",
+                   help="正規化JSONと指摘をファイルにも書き出すフォルダ（未作成の分だけ）/ also write the normalised "
+                        "JSON and findings as files here (only those not there yet)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="並列数 / worker processes")
     p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                    help="別の取り込みが終わるのを待つ秒数（既定 0: すぐに断る）/ seconds to wait for another ingest "
@@ -56,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = ingest(args.sources, args.out, db_url=args.db, workers=args.workers, wait=args.wait,
+                         json_dir=args.json_dir,
                          progress=not args.quiet and not args.json and sys.stderr.isatty())
     except IngestBusy as exc:
         print(f"[{exc.code}] {exc.message_ja}\n  {exc.message_en}", file=sys.stderr)

@@ -7,7 +7,6 @@ the outputs are rebuilt from the database at the end of every run.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ from pipeline.ingest.progress import Progress
 from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
 from pipeline.ingest.sources import Skipped, discover
 from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
-from pipeline.ingest.worker import process_file, warm_up, write_json, write_text
+from pipeline.ingest.worker import dumps_json, process_file, warm_up, write_documents, write_json
 from pipeline.safety import WorkbookRejected
 from pipeline.sandbox import IsolatedCall
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
@@ -83,11 +82,13 @@ def clean_temp(out: Path) -> int:
 
 
 def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None = None, workers: int | None = None,
-           executor: Executor | None = None, progress: bool = True, wait: float | None = None) -> IngestSummary:
+           executor: Executor | None = None, progress: bool = True, wait: float | None = None,
+           json_dir: str | Path | None = None) -> IngestSummary:
     """Ingest ``sources`` into ``out_dir`` and the database, holding the folder's and the database's lock.
 
     A second ingest on the same folder or database waits ``wait`` seconds (settings.LOCK_WAIT_SECONDS)
-    and then raises IngestBusy; nothing is created or migrated before the lock is held.
+    and then raises IngestBusy; nothing is created or migrated before the lock is held. The normalised
+    documents live in the database; ``json_dir`` also writes them as files (only those missing there).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,13 +97,14 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
         clean_temp(out)
         store = Store(url)
         try:
-            return _ingest(store, sources, out, workers=workers, executor=executor, progress=progress)
+            return _ingest(store, sources, out, workers=workers, executor=executor, progress=progress,
+                           json_dir=None if json_dir is None else Path(json_dir))
         finally:
             store.close()
 
 
 def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int | None, executor: Executor | None,
-            progress: bool) -> IngestSummary:
+            progress: bool, json_dir: Path | None) -> IngestSummary:
     clock = time.perf_counter()
     run_id = store.start_run([str(s) for s in sources])
     found, skipped = discover(list(sources), out / "staging")
@@ -117,7 +119,7 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
         warm_up()  # before the workers fork: they inherit the compiled packs
     ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
     quarantined = 0
-    jobs = [(str(by_sha[s].path), s, by_sha[s].name, str(out)) for s in tasks]
+    jobs = [(str(by_sha[s].path), s, by_sha[s].name, None if json_dir is None else str(json_dir)) for s in tasks]
     batch: list[tuple[str, FileRows | Quarantine]] = []
     flushed = time.monotonic()
     for index, result in ex.map_unordered(process_file, jobs):
@@ -143,7 +145,9 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
                          "writing cross-checks, review.xlsx and exports …\n")
         sys.stderr.flush()
     store.assign_versions()
-    docs, reports = _latest_documents(store, out)
+    if json_dir is not None:
+        export_documents(store, Path(json_dir))
+    docs, reports = _latest_documents(store)
     store.name_submissions(docs)
     cross = run_cross_checks(docs)
     store.replace_cross_findings(cross)
@@ -157,26 +161,31 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
                          seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases)
 
 
-def _latest_documents(store: Store, out: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The latest version of every submission, from the database (the store of record).
-
-    Another output folder may share the database: a document whose JSON file is not in this folder
-    is written here from the database, so every folder's submissions/ and findings/ are complete.
-    """
+def _latest_documents(store: Store) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The latest version of every submission, from the database (the store of record)."""
     latest = store.latest()
-    stored = store.documents([row["latest_sha256"] for row in latest])
+    stored = {sha: (sub, rep) for sha, sub, rep in store.documents([row["latest_sha256"] for row in latest])}
     docs, reports = [], {}
     for row in latest:
         sha = row["latest_sha256"]
-        submission_text, report_text = stored[sha]
-        for folder, text in (("submissions", submission_text), ("findings", report_text)):
-            path = out / folder / f"{sha}.json"
-            if not path.exists():
-                write_text(path, text)
-        reports[sha] = json.loads(report_text)
+        submission, reports[sha] = stored[sha]
         docs.append({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
-                     "versions": row["versions"], "submission": json.loads(submission_text)})
+                     "versions": row["versions"], "submission": submission})
     return docs, reports
+
+
+def export_documents(store: Store, folder: Path) -> int:
+    """Write the JSON files of every file read (``folder/submissions``, ``folder/findings``) that are missing.
+
+    Incremental: a file already there is the same content (content-addressed), so only new ones are
+    written, each atomically. Returns how many were written.
+    """
+    missing = [sha for sha in store.ok_files()
+               if not (folder / "submissions" / f"{sha}.json").exists() or
+               not (folder / "findings" / f"{sha}.json").exists()]
+    for sha, submission, report in store.documents(missing):
+        write_documents(folder, sha, dumps_json(submission), dumps_json(report))
+    return len(missing)
 
 
 def _write_outputs(out: Path, store: Store, docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]],

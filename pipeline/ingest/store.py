@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -145,7 +146,7 @@ class Store:
                 self._many(conn, t.submissions, subs)
                 for table, part in ((t.participants, 0), (t.cost_items, 1), (t.findings, 2)):
                     self._many(conn, table, [row for _, r in ok for row in r.rows[part]])
-                self._many(conn, t.documents, [(sha, *r.documents) for sha, r in ok])
+                self._many(conn, t.documents, [(sha, r.program, *r.documents) for sha, r in ok])
                 conn.exec_driver_sql(self._sql["file_ok"], [("ok", r.program, r.key, sha) for sha, r in ok])
             if bad:
                 conn.exec_driver_sql(self._sql["file_bad"], bad)
@@ -229,14 +230,22 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def documents(self, shas: list[str]) -> dict[str, tuple[str, str]]:
-        """The stored JSON text (submission, report) of the given files, by hash."""
-        out: dict[str, tuple[str, str]] = {}
+    def documents(self, shas: list[str]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(hash, submission, report) of the given files, in the order given, a few hundred at a time."""
         with self.engine.connect() as conn:
             for start in range(0, len(shas), 500):
-                q = select(t.documents).where(t.documents.c.sha256.in_(shas[start:start + 500]))
-                out.update({r.sha256: (r.submission, r.report) for r in conn.execute(q)})
-        return out
+                chunk = shas[start:start + 500]
+                q = select(t.documents.c.sha256, t.documents.c.submission, t.documents.c.report).where(
+                    t.documents.c.sha256.in_(chunk))
+                got = {r.sha256: (r.submission, r.report) for r in conn.execute(q)}
+                for sha in chunk:
+                    yield sha, *got[sha]
+
+    def ok_files(self) -> list[str]:
+        """Hashes of every file read successfully (every version of every submission)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.files.c.sha256).where(t.files.c.status == "ok")
+                                     .order_by(t.files.c.sha256)).scalars())
 
     def replace_cross_findings(self, rows: list[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:

@@ -17,12 +17,14 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
@@ -112,11 +114,16 @@ findings = Table(
     Column("clause_section", Text, nullable=False),
 )
 
+# JSONB on PostgreSQL, so the secretariat can query submissions in SQL (README: "Querying the database");
+# JSON text on SQLite.
+Document = JSON().with_variant(JSONB(), "postgresql")
+
 documents = Table(
     "documents", metadata,
     Column("sha256", String(64), ForeignKey("files.sha256"), primary_key=True),
-    Column("submission", Text, nullable=False),             # the normalised submission, JSON text
-    Column("report", Text, nullable=False),                 # its findings report (without the submission), JSON
+    Column("program", Text, nullable=False),
+    Column("submission", Document, nullable=False),         # the normalised submission
+    Column("report", Document, nullable=False),             # its findings report (without the submission)
 )
 
 cross_findings = Table(
@@ -133,5 +140,10 @@ cross_findings = Table(
     Column("clause_document", Text, nullable=False),
     Column("clause_section", Text, nullable=False),
 )
+
+Index("ix_cost_items_reason", cost_items.c.reason)
+Index("ix_participants_country", participants.c.country)
+Index("ix_documents_submission", documents.c.submission, postgresql_using="gin",
+      postgresql_ops={"submission": "jsonb_path_ops"})
 
 CONTENT_TABLES = ("files", "submissions", "participants", "cost_items", "findings", "documents", "cross_findings")

@@ -2,8 +2,10 @@
 
 A choice cell with 65 characters or a 21-character range address made PostgreSQL refuse the whole
 batch (StringDataRightTruncation). SQLite never enforced the lengths, so only PostgreSQL is altered.
-The documents table holds each file's normalised submission and findings report (JSON text), so
-every output folder that shares a database can be rebuilt from it.
+The documents table holds each file's normalised submission and findings report (JSONB on PostgreSQL,
+indexed for containment queries; JSON text on SQLite): the database is the store of record, and
+every output is built from it. Indexes serve the README's example queries (lines by reason,
+participants by country).
 
 Revision ID: 0002
 Revises: 0001
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0002"
 down_revision = "0001"
@@ -34,13 +37,22 @@ def upgrade() -> None:
         for table, columns in TEXT_COLUMNS.items():
             for column in columns:
                 op.alter_column(table, column, type_=sa.Text)
+    document = sa.JSON().with_variant(JSONB(), "postgresql")
     op.create_table(
         "documents",
         sa.Column("sha256", sa.String(64), sa.ForeignKey("files.sha256"), primary_key=True),
-        sa.Column("submission", sa.Text, nullable=False),
-        sa.Column("report", sa.Text, nullable=False),
+        sa.Column("program", sa.Text, nullable=False),
+        sa.Column("submission", document, nullable=False),
+        sa.Column("report", document, nullable=False),
     )
+    op.create_index("ix_cost_items_reason", "cost_items", ["reason"])
+    op.create_index("ix_participants_country", "participants", ["country"])
+    if op.get_bind().dialect.name == "postgresql":  # containment queries (@>) on the submission
+        op.create_index("ix_documents_submission", "documents", ["submission"], postgresql_using="gin",
+                        postgresql_ops={"submission": "jsonb_path_ops"})
 
 
 def downgrade() -> None:
+    op.drop_index("ix_participants_country", "participants")
+    op.drop_index("ix_cost_items_reason", "cost_items")
     op.drop_table("documents")
