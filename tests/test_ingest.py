@@ -98,6 +98,8 @@ def test_ingest_twice_changes_nothing(batch: Path, tmp_path: Path, db_url: str |
     before_db, before_files = dump(out, db_url), outputs(out)
     second = ingest([batch], out, db_url=db_url, workers=2, progress=False, json_dir=out)
     assert second.processed == 0 and second.already_known == 12
+    assert first.outputs_rebuilt and not second.outputs_rebuilt  # nothing changed: nothing rebuilt
+    assert second.submissions == 12
     assert dump(out, db_url) == before_db
     assert outputs(out) == before_files
     for sha_json in (out / "submissions").glob("*.json"):
@@ -227,7 +229,7 @@ def test_changed_file_is_a_new_version(tmp_path: Path, base: Callable) -> None:
     second = tmp_path / "in2"
     fill_template("nexus-ytec-youth-2025", data, second / "plan-revised.xlsx")
     summary = ingest([second], out, executor=InlineExecutor(), progress=False)
-    assert summary.submissions == 1
+    assert summary.submissions == 1 and summary.outputs_rebuilt
     review = openpyxl.load_workbook(out / "review.xlsx", read_only=True)
     rows = list(review["Summary"].iter_rows(values_only=True))
     header = rows[0]

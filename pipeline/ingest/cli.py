@@ -86,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"対象外 skipped: {len(summary.skipped)} 件 (xlsx/xlsm/zip 以外など / not workbooks)")
         if summary.quarantined:
             print(f"読めなかったファイル / quarantined: {args.out}/quarantine.json", file=sys.stderr)
+        if not summary.outputs_rebuilt:
+            print("変更なし: review.xlsx と出力は最新のままです / nothing changed: review.xlsx and the exports are "
+                  "up to date, none was rebuilt")
         print(f"出力 output: {args.out}/review.xlsx, {summary.database}")
     if summary.files_seen == 0:
         return 2

@@ -22,7 +22,7 @@ from pipeline.ingest.progress import Progress
 from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
 from pipeline.ingest.sources import Skipped, discover
 from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
-from pipeline.ingest.worker import dumps_json, process_file, warm_up, write_documents, write_json
+from pipeline.ingest.worker import dumps_json, process_file, warm_up, write_documents, write_json, write_text
 from pipeline.safety import WorkbookRejected
 from pipeline.sandbox import IsolatedCall
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
@@ -45,6 +45,7 @@ class IngestSummary:
     out_dir: str = ""
     database: str = ""
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds: discover, files, outputs
+    outputs_rebuilt: bool = True  # False: nothing changed since the outputs were built, so none was rebuilt
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -147,18 +148,37 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     store.assign_versions()
     if json_dir is not None:
         export_documents(store, Path(json_dir))
-    docs, reports = _latest_documents(store)
-    store.name_submissions(docs)
-    cross = run_cross_checks(docs)
-    store.replace_cross_findings(cross)
-    _write_outputs(out, store, docs, reports, cross)
+    state = store.output_state()
+    rebuilt = not outputs_current(out, state)
+    if rebuilt:
+        docs, reports = _latest_documents(store)
+        store.name_submissions(docs)
+        cross = run_cross_checks(docs)
+        store.replace_cross_findings(cross)
+        _write_outputs(out, store, docs, reports, cross)
+        write_text(out / OUTPUT_STATE, state)  # last: a run killed before this rebuilds the outputs
     total_quarantined = len(store.quarantined())
     store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
     phases["outputs"] = time.perf_counter() - clock
+    counts = store.counts()
     return IngestSummary(run_id=run_id, files_seen=len(found), processed=len(tasks) - quarantined,
                          already_known=len(found) - len(tasks), quarantined=total_quarantined,
-                         submissions=len(docs), cross_findings=len(cross), skipped=skipped,
-                         seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases)
+                         submissions=counts["submissions"], cross_findings=counts["cross_findings"], skipped=skipped,
+                         seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases,
+                         outputs_rebuilt=rebuilt)
+
+
+OUTPUT_STATE = ".shinsei-outputs"
+OUTPUTS = ("review.xlsx", "quarantine.json", "crosscheck.json", "exports")
+
+
+def outputs_current(out: Path, state: str) -> bool:
+    """Whether the outputs in ``out`` were built from the database's current state (nothing to rebuild)."""
+    marker = out / OUTPUT_STATE
+    try:
+        return marker.read_text(encoding="utf-8") == state and all((out / name).exists() for name in OUTPUTS)
+    except OSError:
+        return False
 
 
 def _latest_documents(store: Store) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:

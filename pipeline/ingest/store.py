@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import math
@@ -10,13 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
 
 from pipeline import __version__
 from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
 from pipeline.ingest.sources import SourceFile
 from pipeline.normalise import fold_for_match
+from pipeline.resources import packs_dir
 
 log = logging.getLogger("shinsei.ingest")
 
@@ -54,6 +56,15 @@ def submission_key(sub: dict[str, Any]) -> str:
     parts = [sub["program"], plan.get("institution") or "", plan.get("pi_name") or "",
              (invitees[0] if invitees else plan.get("title_ja") or "")]
     return hashlib.sha256("|".join(fold_for_match(str(p)) for p in parts).encode()).hexdigest()
+
+
+@functools.cache
+def packs_fingerprint() -> str:
+    """A hash of every rule pack, form and lexicon file: a changed pack rebuilds the outputs."""
+    h = hashlib.sha256()
+    for path in sorted(packs_dir().rglob("*.yaml")):
+        h.update(path.relative_to(packs_dir()).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def _now() -> str:
@@ -240,6 +251,24 @@ class Store:
                 got = {r.sha256: (r.submission, r.report) for r in conn.execute(q)}
                 for sha in chunk:
                     yield sha, *got[sha]
+
+    def output_state(self) -> str:
+        """A fingerprint of everything the outputs are built from: the latest version of each submission,
+        the quarantine, the rule packs and shinsei's version. Equal fingerprints, equal outputs."""
+        h = hashlib.sha256(f"{__version__}|{packs_fingerprint()}".encode())
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(t.submissions.c.key, t.submissions.c.latest_sha256,
+                                           t.submissions.c.versions).order_by(t.submissions.c.key)):
+                h.update(f"s|{row.key}|{row.latest_sha256}|{row.versions}\n".encode())
+            for row in conn.execute(select(t.files.c.sha256, t.files.c.name, t.files.c.status, t.files.c.error_code)
+                                    .where(t.files.c.status != "pending").order_by(t.files.c.sha256)):
+                h.update(f"f|{row.sha256}|{row.name}|{row.status}|{row.error_code}\n".encode())
+        return h.hexdigest()
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {name: conn.execute(select(func.count()).select_from(t.metadata.tables[name])).scalar_one()
+                    for name in ("submissions", "cross_findings")}
 
     def ok_files(self) -> list[str]:
         """Hashes of every file read successfully (every version of every submission)."""
