@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
-import yaml
-
 from pipeline.resources import packs_dir
 
 SEVERITIES = ("error", "warning", "info")
@@ -78,8 +76,9 @@ class Finding:
 @cache
 def input_catalogue() -> dict[str, dict[str, Any]]:
     """Findings about the workbook itself (unreadable values, damaged template), shared by all packs."""
-    with open(packs_dir() / "common" / "input-findings.yaml", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)["findings"]
+    from pipeline import datacache
+
+    return datacache.load_yaml(packs_dir() / "common" / "input-findings.yaml")["findings"]
 
 
 @dataclass

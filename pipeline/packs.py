@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from pipeline import schemas
+from pipeline import datacache, schemas
 from pipeline.normalise import fold_for_match
-from pipeline.resources import packs_dir
+from pipeline.resources import packs_dir, schemas_dir
 
 # Defined names of the hidden meta sheet every template carries (how a workbook says what it is).
 META_NAMES = {"template_id": "shinsei_template_id", "template_version": "shinsei_template_version",
@@ -40,18 +40,25 @@ def _jsonable(value: Any) -> Any:
 
 
 def _load_yaml(path: Path, schema_name: str) -> dict[str, Any]:
+    def prepare(raw: Any) -> dict[str, Any]:
+        data = _jsonable(raw)
+        problems = schemas.errors(schema_name, data)
+        if problems:
+            lines = "\n".join(f"  {p}: {m}" for p, m in problems[:20])
+            raise PackError(f"{path.name} がスキーマ {schema_name} に合いません / does not match its schema:\n{lines}")
+        return data
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = _jsonable(yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        return datacache.load_yaml(path, prepare, tag=f"{schema_name}:{_schema_tag(schema_name)}")
     except FileNotFoundError as exc:
         raise PackError(f"ファイルがありません / file not found: {path}") from exc
     except yaml.YAMLError as exc:
         raise PackError(f"YAMLとして読めません / not valid YAML: {path}: {exc}") from exc
-    problems = schemas.errors(schema_name, data)
-    if problems:
-        lines = "\n".join(f"  {p}: {m}" for p, m in problems[:20])
-        raise PackError(f"{path.name} がスキーマ {schema_name} に合いません / does not match its schema:\n{lines}")
-    return data
+
+
+@cache
+def _schema_tag(schema_name: str) -> str:
+    return datacache.file_tag(schemas_dir() / f"{schema_name}.schema.json")
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,12 @@ def all_packs() -> list[Pack]:
 
 
 def pack_for_template(template_id: str) -> Pack | None:
+    """The pack whose template a workbook says it is: the pack of the same name first (one file parsed),
+    else every pack."""
+    if (packs_dir() / f"{template_id}.yaml").is_file():
+        pack = load_pack(template_id)
+        if pack.template["id"] == template_id:
+            return pack
     for pack in all_packs():
         if pack.template["id"] == template_id:
             return pack
