@@ -4,13 +4,16 @@
 
 Prints the median time of: a plain python-calamine read of every sheet of the same file
 (the baseline), the engine in-process, the engine with the child-process isolation used for
-public files, and the CLI as a user runs it. Figures only: no pass/fail here.
+public files, and the CLI as a user runs it. Then the CLI process (`shinsei validate` on the clean
+sample, start-up included) as a ratio to `python -c "import python_calamine"`, the floor of any
+Python command that reads a workbook (target <= 8x). Figures only: no pass/fail here.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import subprocess
 import sys
@@ -72,6 +75,18 @@ def main() -> None:
         print(f"validate, in-process:            {engine:8.2f} ms  {engine / base:.1f}x")
         print(f"validate, isolated child:        {isolated:8.2f} ms  {isolated / base:.1f}x")
         print(f"shinsei validate (CLI process):  {cli:8.2f} ms  {cli / base:.1f}x")
+    sample = Path(__file__).resolve().parent.parent / "samples" / f"{PACK}__clean.xlsx"
+    runs = max(5, args.repeat // 3)
+    # As installed (pip compiles to bytecode): a machine that sets PYTHONDONTWRITEBYTECODE would otherwise
+    # time the compiler on every run. median_ms's first, untimed call writes the bytecode.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    floor = median_ms(lambda: subprocess.run([sys.executable, "-c", "import python_calamine"], check=True, env=env),
+                      runs)
+    process = median_ms(lambda: subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(sample)],
+                                               capture_output=True, check=False, env=env), runs)
+    print(f"python -c 'import python_calamine': {floor:8.2f} ms (median of {runs})")
+    print(f"shinsei validate {sample.name}: {process:8.2f} ms (median of {runs})")
+    print(f"validate cli_ratio={process / floor:.1f}")
 
 
 if __name__ == "__main__":
