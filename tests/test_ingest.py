@@ -335,3 +335,11 @@ def test_submission_is_named_by_its_latest_version(tmp_path: Path, base: Callabl
     finally:
         store.close()
     assert pi == latest_pi
+
+
+def test_migrate_head_constant_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from pipeline.ingest.migrate import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD

@@ -19,7 +19,6 @@ from pipeline.ingest.crosscheck import concentration, run_cross_checks
 from pipeline.ingest.executor import Executor, LocalProcessExecutor
 from pipeline.ingest.lock import ingest_lock
 from pipeline.ingest.progress import Progress
-from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
 from pipeline.ingest.sources import Skipped, discover
 from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
 from pipeline.ingest.worker import dumps_json, process_file, warm_up, write_documents, write_json, write_text
@@ -210,6 +209,9 @@ def export_documents(store: Store, folder: Path) -> int:
 
 def _write_outputs(out: Path, store: Store, docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                    cross: list[dict[str, Any]]) -> None:
+    # pandas, pyarrow and XlsxWriter load here, only when there is something to write
+    from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
+
     quarantine = store.quarantined()
     write_json(out / "quarantine.json", quarantine)
     write_json(out / "crosscheck.json", cross)
