@@ -1,25 +1,25 @@
 """Benchmark the bulk ingest end to end against a plain python-calamine read of the same files.
 
-    python benchmarks/ingest.py --n 1000 [--workers N] [--libreoffice 50] [--keep DIR]
+    python benchmarks/ingest.py --n 1000 [--mem-n 5000] [--workers N] [--libreoffice 50] [--keep DIR]
 
 Generates N varied filled workbooks from the sample scenarios (a share of them re-saved by
 LibreOffice when it is installed), then measures in the same run:
   baseline: python-calamine reading every sheet and table of every file, one process, one core
-            (the median of three reads: once before the ingest and twice after);
-  ingest:   the whole ingest() call on a fresh output folder: discover and hash, register, pre-check,
-            read, normalise, validate, classify, write JSON, write the database, cross-checks,
-            review.xlsx, CSV and Parquet exports.
+            (the median of three reads: once before the ingest and twice after), wall and CPU time;
+  ingest:   `shinsei ingest` as a user runs it (a fresh process: start-up, discover and hash, register,
+            pre-check, read, normalise, validate, classify, the database, cross-checks, review.xlsx, CSV and
+            Parquet exports), its CPU time (every process: parent, workers, children) and the peak RSS of
+            the whole process tree (sampled every 20 ms);
+  no-op:    the same command again, which finds nothing new (and so rebuilds nothing);
+  memory:   a fresh ingest of --mem-n files, whose peak RSS is compared with the first run's.
 
-How cores are counted: the ingest runs a parent (which stores results and writes the review) plus
-``--workers`` worker processes, so it may keep min(workers + 1, CPUs of the machine) cores busy;
-"per core" divides by that many cores times the wall time (idle time included, so a serial
-stretch such as writing review.xlsx counts in full). The ratio is (ingest wall time x those cores)
-/ baseline time on one core. Also printed: the CPU time actually used (parent, workers and every
-other child, user + system, from getrusage), and files per CPU-second.
-
-Then, to show where the time goes, the per-file steps are timed again on one core over the same
-files (pre-check, read, normalise + validate + classify, report to JSON), beside the ingest's own
-phases (discover, files, outputs: cross-checks, review.xlsx and exports). Figures only.
+How cores are counted: the ingest runs a parent plus ``--workers`` worker processes, so it may keep
+min(workers + 1, CPUs of the machine) cores busy; "per core" divides by that many cores times the wall
+time. The last line reads
+  ingest n=N cpu_ratio=X per_core_ratio=Y noop_ratio=Z mem_5000_over_1000=W
+cpu_ratio: the ingest's CPU over the baseline read's CPU; per_core_ratio: wall x cores / baseline wall;
+noop_ratio: the no-op's wall time over the first run's; mem: peak RSS at --mem-n over that at --n.
+Then, to show where the time goes, the per-file steps are timed again on one core over the same files.
 """
 
 from __future__ import annotations
@@ -31,15 +31,17 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import python_calamine
 
 from pipeline.fill import fill_template
-from pipeline.ingest.run import ingest
-from pipeline.ingest.worker import warm_up
+from pipeline.ingest.worker import dumps_json, warm_up
 from pipeline.safety import verified_members
 from pipeline.samples import synthetic_applications
 from pipeline.validate import validate_raw
@@ -48,14 +50,17 @@ from pipeline.workbook import read_workbook
 
 def generate(folder: Path, n: int, libreoffice: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, todo = [], []
     for pack_id, stem, data in synthetic_applications(n, seed=7):
         path = folder / f"{stem}.xlsx"
         if (folder / f"{stem}-libreoffice.xlsx").exists():  # kept from an earlier run (--keep)
             continue
         if not path.exists():
-            fill_template(pack_id, data, path)
+            todo.append((pack_id, data, path))
         paths.append(path)
+    if todo:
+        with ProcessPoolExecutor() as pool:  # openpyxl writes ~30 files/s per core
+            list(pool.map(fill_template, *zip(*todo, strict=True), chunksize=50))
     soffice = shutil.which("soffice")
     if len(paths) < n:  # the re-saved ones are kept from an earlier run
         return sorted(folder.glob("*.xlsx"))
@@ -72,8 +77,9 @@ def generate(folder: Path, n: int, libreoffice: int) -> list[Path]:
     return paths
 
 
-def calamine_read(paths: list[Path]) -> float:
-    start = time.perf_counter()
+def calamine_read(paths: list[Path]) -> tuple[float, float]:
+    """Wall and CPU seconds of reading every sheet and table of ``paths`` with python-calamine."""
+    start, cpu = time.perf_counter(), time.process_time()
     for p in paths:
         book = python_calamine.CalamineWorkbook.from_path(str(p), load_tables=True)
         for name in book.sheet_names:
@@ -81,7 +87,7 @@ def calamine_read(paths: list[Path]) -> float:
         for t in book.table_names:
             book.get_table_by_name(t).to_python()
         book.close()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def step_costs(paths: list[Path]) -> dict[str, float]:
@@ -97,22 +103,83 @@ def step_costs(paths: list[Path]) -> dict[str, float]:
         t2 = clock()
         report = validate_raw(raw, sha256="0" * 64)
         t3 = clock()
-        json.dumps(report.to_dict(with_submission=True), ensure_ascii=False)
+        dumps_json(report.to_dict(with_submission=True))
         t4 = clock()
         for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             spent[key] += seconds
     return spent
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process and of its children that have ended (workers are reaped)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def _children_cpu() -> float:
+    """User + system CPU time of this process's children that have ended (and of their reaped children)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _tree_rss(root: int) -> int:
+    """Resident memory (bytes) of ``root`` and every process descending from it."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        rss[pid] = int(fields[21]) * page
+    total, todo = 0, [root]
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def run_ingest(src: Path, out: Path, workers: int) -> tuple[float, float, int, dict]:
+    """`shinsei ingest SRC --out OUT` as a process: wall seconds, CPU seconds, peak tree RSS, its summary."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached, as installed
+    cpu_before = _children_cpu()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", str(src), "--out", str(out), "--json",
+                             "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    took = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"ingest failed ({proc.returncode}): {stderr.decode()[-2000:]}")
+    return took, _children_cpu() - cpu_before, peak, json.loads(stdout)
+
+
+def _fresh(out: Path) -> None:
+    """Move an earlier output folder aside (deleted later: ext4 makes new files skip just-freed inodes)."""
+    if out.exists():
+        out.rename(out.with_name(f"{out.name}-old-{os.getpid()}-{time.monotonic_ns()}"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--mem-n", type=int, default=5000, help="files of the memory run (0: skip it)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--libreoffice", type=int, default=50, help="how many files to re-save with LibreOffice")
     ap.add_argument("--keep", help="keep generated files here (re-used on the next run)")
@@ -124,42 +191,45 @@ def main() -> None:
     calamine_read(paths[:20])  # warm the page cache and imports
     bases = [calamine_read(paths)]
     out = work / "out"
-    if out.exists():  # an earlier run's output (--keep): deleted after the timing, not just before it, since
-        old = work / f"out-old-{os.getpid()}"  # ext4 then makes new files skip thousands of just-freed inodes
-        out.rename(old)
-    cpu_before = _cpu_seconds()
-    start = time.perf_counter()
-    summary = ingest([work / "in"], out, workers=args.workers, progress=False)
-    took = time.perf_counter() - start
-    cpu = _cpu_seconds() - cpu_before
+    _fresh(out)
+    took, cpu, peak, summary = run_ingest(work / "in", out, args.workers)
+    noop_took, _, _, noop = run_ingest(work / "in", out, args.workers)
     bases += [calamine_read(paths), calamine_read(paths)]  # this machine's speed drifts: the median of 3
-    base = statistics.median(bases)
-    for old in work.glob("out-old-*"):
-        shutil.rmtree(old, ignore_errors=True)
+    base = statistics.median(b[0] for b in bases)
+    base_cpu = statistics.median(b[1] for b in bases)
     cores = min(args.workers + 1, os.cpu_count() or 1)
     per_core = len(paths) / took / cores
-    base_rate = len(paths) / base
-    print(f"baseline python-calamine read: {base:.2f} s, {base_rate:,.0f} files/s on one core "
-          f"(median of {', '.join(f'{b:.2f}' for b in bases)} s: before the ingest and twice after)")
-    print(f"ingest ({args.workers} workers + parent, counted as {cores} cores of {os.cpu_count()}): {took:.2f} s wall, "
-          f"{len(paths) / took:,.0f} files/s, {per_core:,.0f} files/s per core; quarantined {summary.quarantined}, "
-          f"submissions {summary.submissions}")
-    print(f"CPU used (parent + workers + children, user + system): {cpu:.2f} s, "
+    print(f"baseline python-calamine read: {base:.2f} s wall, {base_cpu:.2f} s CPU, {len(paths) / base:,.0f} files/s "
+          f"on one core (median of {', '.join(f'{b[0]:.2f}' for b in bases)} s: before the ingest and twice after)")
+    print(f"shinsei ingest ({args.workers} workers + parent, counted as {cores} cores of {os.cpu_count()}): "
+          f"{took:.2f} s wall, {len(paths) / took:,.0f} files/s, {per_core:,.0f} files/s per core; "
+          f"quarantined {summary['quarantined']}, submissions {summary['submissions']}")
+    print(f"CPU used (parent + workers + children, user + system, start-up included): {cpu:.2f} s, "
           f"{len(paths) / cpu:,.0f} files per CPU-second")
-    print(f"ratio ingest/baseline per core (wall x {cores} cores / baseline): {(took * cores) / base:.2f}")
-    print(f"  (for reference, wall time / wall time, the ingest using {cores} cores and the baseline one: "
-          f"{took / base:.2f}; the per-core ratio above is the one compared with the target)")
-    print("ingest phases (wall): " + ", ".join(f"{k} {v:.2f} s" for k, v in summary.phases.items()))
+    print("ingest phases (wall): " + ", ".join(f"{k} {v:.2f} s" for k, v in summary["phases"].items()))
+    print(f"no-op re-ingest: {noop_took:.2f} s wall (outputs rebuilt: {noop['outputs_rebuilt']})")
+    print(f"peak RSS of the process tree at {len(paths)} files: {peak / 2**20:,.0f} MB")
+    mem_ratio = float("nan")
+    if args.mem_n:
+        more = generate(work / f"in-{args.mem_n}", args.mem_n, 0)
+        big_out = work / f"out-{args.mem_n}"
+        _fresh(big_out)
+        big_took, _, big_peak, _ = run_ingest(work / f"in-{args.mem_n}", big_out, args.workers)
+        mem_ratio = big_peak / peak
+        print(f"peak RSS at {len(more)} files: {big_peak / 2**20:,.0f} MB ({big_took:.1f} s wall)")
+    for old in work.glob("out*-old-*"):
+        shutil.rmtree(old, ignore_errors=True)
     steps = step_costs(paths)
     n = len(paths)
     print(f"per-file steps on one core (ms per file; baseline calamine read {base / n * 1e3:.2f}):")
     for key, seconds in steps.items():
         print(f"  {key:32s} {seconds / n * 1e3:6.2f}")
     worker = sum(steps.values())
-    print(f"  {'sum':32s} {worker / n * 1e3:6.2f}  = {worker / base:.2f} x the baseline before any file, "
-          "database row or review.xlsx is written")
+    print(f"  {'sum':32s} {worker / n * 1e3:6.2f}  = {worker / base:.2f} x the baseline")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"ingest n={n} cpu_ratio={cpu / base_cpu:.2f} per_core_ratio={took * cores / base:.2f} "
+          f"noop_ratio={noop_took / took:.3f} mem_{args.mem_n}_over_{n}={mem_ratio:.2f}")
 
 
 if __name__ == "__main__":
