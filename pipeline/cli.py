@@ -62,7 +62,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.annotate:
         from pipeline.annotate import write_annotated  # openpyxl's full model: paid only when asked
 
-        out = write_annotated(args.file, report, args.annotate)
+        try:
+            out = write_annotated(args.file, report, args.annotate, isolate=not args.no_isolate)
+        except WorkbookRejected as exc:  # the copy failed (worker-timeout, annotate-unreadable ...); the report stands
+            print(f"注釈付きの写しを作れません / cannot write the annotated copy: {args.annotate}\n"
+                  f"  [{exc.code}] {exc.message_ja}\n  {exc.message_en}", file=sys.stderr)
+            return 2
+        except ValueError as exc:  # over the original, or not named .xlsx
+            print(f"shinsei validate: {exc}", file=sys.stderr)
+            return 2
         print(f"注釈付きの写しを保存しました / annotated copy written: {out}", file=sys.stderr)
     return 0 if report.valid else 1
 
@@ -172,7 +180,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         c = report.counts
         codes = sorted({f.code for f in report.findings if f.severity != "info"})
         print(f"{path.name:60} {c['error']:>6} {c['warning']:>6} {c['info']:>6}  {', '.join(codes[:4]) or '-'}")
-        write_annotated(path, report, out / f"{path.stem}.annotated.xlsx")
+        try:
+            write_annotated(path, report, out / f"{path.stem}.annotated.xlsx")
+        except WorkbookRejected as exc:
+            print(f"{'':60} 注釈付きの写しを作れません cannot annotate: [{exc.code}] {exc.message_en}")
     print(f"\n注釈付きの写し / annotated copies: {out}/ (詳細 details: shinsei validate FILE)")
     return 0
 

@@ -6,6 +6,7 @@ One definition for both writers: the annotated copy (openpyxl, ``shinsei validat
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pipeline.cellsafe import neutralise
@@ -16,35 +17,78 @@ RESULT_SHEET = "検証結果"
 FILLS = {"error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}   # Excel's bad / neutral / note colours
 HEADERS = ["重要度 Severity", "コード Code", "場所 Location", "メッセージ（日本語）", "Message (English)",
            "根拠 Clause", "期待値 Expected", "実際 Actual"]
-WIDTHS = (14, 30, 26, 60, 60, 40, 16, 16)   # characters, per column of HEADERS
+# Characters, per column of HEADERS. Printed one page wide on A4 landscape, 192 characters print at
+# ~80 % (about 9 pt); the former 262 printed at ~55 %, too small to read. Long text wraps.
+WIDTHS = (12, 26, 18, 40, 40, 32, 12, 12)
 _ORDER = {"error": 0, "warning": 1, "info": 2}
+MAX_RANGE_CELLS = 1000
+_CELL = re.compile(r"\$?([A-Z]{1,3})\$?([1-9][0-9]{0,6})")
 
 
 def finding_cells(f: Finding) -> list[str]:
-    """The cell a finding points at (a row range points at its first cell)."""
+    """The cells a finding points at: its cell, or every cell of its range (the top-left one first).
+
+    A whole range is marked (a budget row is A5:I5, not only A5). A range of more than
+    MAX_RANGE_CELLS cells (no finding of ours spans one) is marked by its top-left cell only.
+    """
     if f.location.cell:
         return [f.location.cell]
-    if f.location.range:
-        return [f.location.range.split(":")[0]]
-    return []
+    if not f.location.range:
+        return []
+    ends = [_CELL.fullmatch(end) for end in f.location.range.split(":")]
+    if not ends[0]:                     # a whole column or row ("A:C"): no cell to point at
+        return []
+    if len(ends) != 2 or not ends[1]:
+        return [ends[0].group(1) + ends[0].group(2)]
+    (c1, r1), (c2, r2) = ((_column(m.group(1)), int(m.group(2))) for m in ends)
+    c1, c2, r1, r2 = min(c1, c2), max(c1, c2), min(r1, r2), max(r1, r2)
+    if (c2 - c1 + 1) * (r2 - r1 + 1) > MAX_RANGE_CELLS:
+        return [_letters(c1) + str(r1)]
+    letters = [_letters(c) for c in range(c1, c2 + 1)]
+    return [f"{letter}{row}" for row in range(r1, r2 + 1) for letter in letters]
+
+
+def _column(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def _letters(column: int) -> str:
+    out = ""
+    while column:
+        column, rest = divmod(column - 1, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
+def worse(a: str, b: str) -> str:
+    """The more severe of two severities."""
+    return a if _ORDER[a] <= _ORDER[b] else b
 
 
 def worst_by_cell(report: Report, sheets: list[str]) -> dict[tuple[str, str], str]:
     """(sheet, cell) -> the most severe severity among the findings on that cell."""
     worst: dict[tuple[str, str], str] = {}
+    known = set(sheets)
     for f in report.findings:
-        if not f.location.sheet or f.location.sheet not in sheets:
+        if not f.location.sheet or f.location.sheet not in known:
             continue
         for cell in finding_cells(f):
             key = (f.location.sheet, cell)
-            if key not in worst or _ORDER[f.severity] < _ORDER[worst[key]]:
-                worst[key] = f.severity
+            worst[key] = worse(worst[key], f.severity) if key in worst else f.severity
     return worst
 
 
 def _plain(value: object) -> object:
+    """A value as a cell shows it: a mapping (the classifier's verdict) as "verdict: ng, reason: …", not a repr."""
     if value is None or isinstance(value, int | float | str):
         return value
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items() if v not in (None, ""))
+    if isinstance(value, list | tuple):
+        return ", ".join(str(_plain(v)) for v in value)
     return str(value)
 
 

@@ -48,8 +48,9 @@ MAX_ABS_NUMBER = _int("MAX_ABS_NUMBER", 10**9)
 MIN_ABS_QUANTITY = _float("MIN_ABS_QUANTITY", 1e-6)
 
 # ---- the classifier -----------------------------------------------------------------------------
-# Only the first this many characters of a cost line's description are scored; a longer text gets
-# an info finding saying so. Real descriptions are a few dozen characters; Excel allows 32,767.
+# Only the first this many characters of a cost line's description are judged; the line's cost finding
+# says so (an otherwise eligible line goes to review). Real descriptions are a few dozen characters;
+# Excel allows 32,767.
 CLASSIFY_MAX_CHARS = _int("CLASSIFY_MAX_CHARS", 2000)
 
 # ---- the add-in server --------------------------------------------------------------------------

@@ -10,12 +10,16 @@ Evidence, in order of precedence:
    which consumable words (試薬, shelf life ...) discount to ``review``.
 The reason with the highest score wins (the lexicon's precedence breaks ties); its score against
 the lexicon's thresholds gives the verdict. No per-line exceptions: everything is in the data.
+
+Only the first ``settings.CLASSIFY_MAX_CHARS`` characters of a description are judged (a cell may
+hold 32,767): the verdict on a longer line says so in both languages, and a line that would be ``ok``
+on its judged part is ``review`` instead, since a person has to read the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import yaml
@@ -32,8 +36,18 @@ from pipeline.eligibility.matchtext import (
     words,
 )
 from pipeline.resources import packs_dir
+from pipeline.settings import CLASSIFY_MAX_CHARS
 
 _TRAILING = frozenset("ーｰ-‐‑–—―−~〜～ﾞﾟ゛゜")
+_MATCHED_MAX = 100          # characters of the applicant's text quoted in a message
+_MEMO_KEY_MAX = 200         # longer category cells are not remembered (no real category is this long)
+# Said of a description longer than the classifier judges; appended to the verdict's message.
+TRUNCATED_NOTE = {
+    "ja": "内容欄は {length:,} 文字あり、先頭の {limit:,} 文字のみを判定しました。"
+          "残りの部分は担当者が確認してください。",
+    "en": "The description has {length:,} characters; only the first {limit:,} were judged. "
+          "The rest needs a person to check it.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +60,14 @@ class Classification:
     message_ja: str | None = None
     message_en: str | None = None
     matched: str | None = None
+    judged_chars: int | None = None             # set when only the description's first characters were judged
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As a dict; ``judged_chars`` only when the text was cut (the common shape stays as it was)."""
+        out = asdict(self)
+        if out["judged_chars"] is None:
+            del out["judged_chars"]
+        return out
 
 
 OK = Classification("ok")
@@ -65,6 +84,8 @@ class _Hit:
 
 class Classifier:
     """The classifier of one rule pack: its lexicon, categories, thresholds and clauses, compiled once."""
+
+    max_chars: int = CLASSIFY_MAX_CHARS   # of a description (and a category cell) judged; the rest is not read
 
     def __init__(self, pack_data: Mapping[str, Any]) -> None:
         self.pack_data = pack_data
@@ -129,7 +150,7 @@ class Classifier:
         memo = self._cat_memo
         if category in memo:
             return memo[category]
-        key = self._category_key(category)
+        key = self._category_key(category[:self.max_chars])
         code = self._cat_exact.get(key)
         if code is None and key:
             found = [(-len(k), key.find(k), c) for k, c in self._cat_contained if k in key]
@@ -138,9 +159,10 @@ class Classifier:
             elif len(key) >= 2:
                 inside = [(len(k), c) for k, c in self._cat_contained if key in k]
                 code = min(inside)[1] if inside else None
-        if len(memo) > 10_000:
-            memo.clear()
-        memo[category] = code
+        if len(category) <= _MEMO_KEY_MAX:
+            if len(memo) > 10_000:
+                memo.clear()
+            memo[category] = code
         return code
 
     # -- evidence ----------------------------------------------------------------------------------
@@ -232,22 +254,52 @@ class Classifier:
 
     @staticmethod
     def _visible(hits: list[_Hit]) -> list[_Hit]:
-        """Hits not lying inside a longer hit on the same side (precedence of the longer phrase)."""
-        out = []
-        for h in hits:
-            inside = any(o is not h and o.english == h.english and o.start <= h.start and h.end <= o.end
-                         and (o.end - o.start) > (h.end - h.start) for o in hits)
-            if not inside:
-                out.append(h)
-        return out
+        """Hits (of one side) not lying inside a longer hit (precedence of the longer phrase).
+
+        One sweep in start order, longest first: a hit is inside a longer one exactly when a hit
+        before its span reaches its end. Comparing every pair, as before, was quadratic in a line's
+        length (the 16,383 hits of 観光 in a full 32,767-character cell: ~9 s).
+        """
+        if len(hits) < 2:
+            return hits
+        hidden: set[int] = set()
+        reach = before = -1                 # furthest end so far; and before the current span
+        span = None
+        for h in sorted(hits, key=lambda h: (h.start, -h.end)):
+            if (h.start, h.end) != span:    # the same span twice: neither hides the other
+                span, before = (h.start, h.end), reach
+            if before >= h.end:
+                hidden.add(id(h))
+            if h.end > reach:
+                reach = h.end
+        return [h for h in hits if id(h) not in hidden] if hidden else hits
 
     # -- decision ----------------------------------------------------------------------------------
     def classify(self, *, category: str | None = None, description: str | None = None,
                  unit_price: int | None = None, quantity: float | None = None) -> Classification:
-        """Classify one budget line (``quantity`` is accepted for convenience: the rules are per unit)."""
+        """Classify one budget line (``quantity`` is accepted for convenience: the rules are per unit).
+
+        A description longer than ``max_chars`` is judged on its first ``max_chars`` characters only,
+        and the result says so (see the module docstring).
+        """
+        length = len(description) if description else 0
+        if length > self.max_chars:
+            return self._truncated(self._classify(category, description[:self.max_chars], unit_price), length)
+        return self._classify(category, description, unit_price)
+
+    def _truncated(self, res: Classification, length: int) -> Classification:
+        """The verdict on a cut description: the note appended; ``ok`` becomes ``review`` (the rest is unread)."""
+        values = {"length": length, "limit": self.max_chars}
+        note_ja, note_en = TRUNCATED_NOTE["ja"].format_map(values), TRUNCATED_NOTE["en"].format_map(values)
+        if res.verdict == "ok":
+            return Classification("review", message_ja=note_ja, message_en=note_en, judged_chars=self.max_chars)
+        return replace(res, message_ja=f"{res.message_ja}{note_ja}", message_en=f"{res.message_en} {note_en}",
+                       judged_chars=self.max_chars)
+
+    def _classify(self, category: str | None, description: str | None, unit_price: int | None) -> Classification:
         code = self.category_code(category)
         if code in self.blocked:
-            return self._result("ng", self.blocked[code], (category or "").strip(), unit_price)
+            return self._result("ng", self.blocked[code], _clip((category or "").strip()), unit_price)
         lex = self.lexicon
         hits: list[_Hit] = []
         folded = ""
@@ -289,11 +341,11 @@ class Classifier:
             return OK
         decisive = [h for w, h in sorted(positive[reason].values(), key=lambda wh: -wh[0]) if h is not None]
         if decisive:
-            matched = self._source_text(description or "", folded, decisive[0])
+            matched = _clip(self._source_text(description or "", folded, decisive[0]))
         elif price_hit is not None:
             matched = f"{unit_price:,}円"
         else:
-            matched = (category or "").strip() or None
+            matched = _clip((category or "").strip()) or None
         limit = price_hit[1] if price_hit else None
         return self._result(verdict, reason, matched, unit_price, limit)
 
@@ -339,6 +391,11 @@ class Classifier:
         template = self.lexicon.messages[verdict]
         return Classification(verdict, reason, dict(clause), template["ja"].format_map(fields),
                               template["en"].format_map(fields), matched)
+
+
+def _clip(text: str) -> str:
+    """The applicant's text as quoted in a message: a cell-long category or run of dashes is cut."""
+    return text if len(text) <= _MATCHED_MAX else text[:_MATCHED_MAX] + "…"
 
 
 # -- loading -----------------------------------------------------------------------------------------
