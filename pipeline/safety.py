@@ -36,7 +36,6 @@ _OUT_STEP = 1 << 20  # decompressed bytes produced at a time: what bounds memory
 _HEAD = 4096         # bytes of each member inspected for XML prolog, encoding and DOCTYPE
 _MAX_RUN = 4 << 20   # an XML part with a tag or text longer than this without "<" is not a workbook's
 _KEEP = 1 << 16      # tail kept across chunks of a non-XML member
-_RATIO_FLOOR = 1 << 20  # the compression ratio is judged only for members larger than this
 
 # A tag, quote-aware as quick-xml's tokenizer is: its qualified name and its raw attributes. No pattern
 # here may run past a "<" (never part of a well-formed tag): that keeps every scan linear in the input.
@@ -84,13 +83,22 @@ class UnsafeWorkbook(WorkbookRejected):
 
 @dataclass(frozen=True)
 class Limits:
-    """What a submitted application workbook may plausibly need; far beyond it is an attack or an accident."""
+    """What a submitted application workbook may plausibly need; far beyond it is an attack or an accident.
+
+    Compression: the whole file may inflate to ``max_ratio`` times its compressed data plus
+    ``ratio_allowance`` bytes (see ``_check_directory``). A ratio alone cannot tell a bomb from text:
+    measured on template workbooks, one cell of 32,767 × "あ" deflates ~30:1, twenty ~200:1, forty
+    ~280:1, eighty ~300:1, and any maximally repetitive part (zeros, one letter) ~1,000:1. The 4 MiB
+    allowance takes eighty such cells as the template writes them (excess 2.7 MB), and ~50 even at
+    1,000:1; 8 MiB of zeros (8 KB compressed) or 100 parts of 1 MiB of zeros (115 KB) stay refused.
+    """
 
     max_file_bytes: int = 20 * 1024**2
     max_members: int = 2000
     max_total_uncompressed: int = 200 * 1024**2
     max_member_uncompressed: int = 100 * 1024**2
     max_ratio: int = 200
+    ratio_allowance: int = 4 * 1024**2
     max_shared_strings: int = 1_000_000
     max_rows: int = 100_000
     max_cols: int = 1_000
@@ -165,7 +173,14 @@ def _check_magic(data: bytes) -> None:
 
 def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
                      limits: Limits) -> list[tuple[int, int, int]]:
-    """Judge the directory's claims, and locate each member's data (which must not overlap another's)."""
+    """Judge the directory's claims, and locate each member's data (which must not overlap another's).
+
+    Compression is judged over the whole file: what members inflate beyond ``max_ratio`` times their
+    compressed size is summed and may not pass ``ratio_allowance``. So n compressed bytes inflate to at
+    most max_ratio × n + ratio_allowance however the parts are cut (the former rule, a ratio judged per
+    part above 1 MiB, let 100 parts of 1 MiB of zeros through), while long repeated text stays well
+    inside. The sizes are the directory's claims, each verified when its member is inflated.
+    """
     if len(infos) > limits.max_members:
         raise UnsafeWorkbook(
             "too-many-members",
@@ -174,7 +189,7 @@ def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
             f"The workbook has too many internal parts ({len(infos):,}; the limit is "
             f"{limits.max_members:,}): delete unneeded sheets and images and save it again")
     seen: set[str] = set()
-    declared = 0
+    declared = excess = 0
     spans = []
     for info in infos:
         name = info.filename
@@ -192,9 +207,11 @@ def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
             raise _corrupt(f"{name}: compression method {info.compress_type} (Excel uses deflate)")
         if info.file_size > limits.max_member_uncompressed:
             raise _bomb(f"{name}: {info.file_size:,} bytes uncompressed")
-        if info.file_size > _RATIO_FLOOR and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise _bomb(f"{name}: {info.file_size:,} bytes from {info.compress_size:,} "
-                        f"(ratio over {limits.max_ratio})")
+        excess += max(0, info.file_size - limits.max_ratio * info.compress_size)
+        if excess > limits.ratio_allowance:
+            raise _bomb(f"{name}: {info.file_size:,} bytes from {info.compress_size:,}; the file inflates "
+                        f"{excess:,} bytes beyond {limits.max_ratio} times its compressed size (allowance "
+                        f"{limits.ratio_allowance:,})")
         if key.endswith("styles.xml"):
             _check_styles(name, info.file_size, limits)
         declared += info.file_size

@@ -1,24 +1,39 @@
 """What to ingest: folders (recursive), zip archives as mail and form systems export them, single files.
 
 Zip members are staged into the output folder under their content hash, so every later step
-works on ordinary files and the same content is never processed twice. Japanese names in
-zips written without the UTF-8 flag (Windows tools use cp932) are decoded as cp932.
+works on ordinary files and the same content is never processed twice; nothing is ever written
+under a member's own name, so no name can place a file outside the staging folder. Japanese
+names in zips written without the UTF-8 flag (Windows tools use cp932) are decoded as cp932.
+Every entry that is not taken gets a Skipped record with its reason: nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.safety import DEFAULT_LIMITS
+from pipeline.settings import TEMP_PREFIX
 from pipeline.submission import file_sha256
 
 SUFFIXES = (".xlsx", ".xlsm")
-MAX_MEMBER_BYTES = 20 * 1024**2
+MAX_MEMBER_BYTES = DEFAULT_LIMITS.max_file_bytes  # a larger member would be refused by the pre-check anyway
+# One archive's records past this many are summed up in one record (a zip of a million stray entries
+# must not make a million-line summary).
+MAX_SKIPPED_PER_ARCHIVE = 1000
+
+_DRIVE = re.compile(r"[A-Za-z]:")
+# What zipfile.ZipFile and reading a member may raise on a damaged or crafted archive.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error, EOFError, OSError, IndexError,
+               KeyError, UnicodeDecodeError, NotImplementedError, RuntimeError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,10 @@ class Skipped:
     reason_en: str
 
 
+class _TooLarge(Exception):
+    """A member inflated past what it may be staged as."""
+
+
 def member_name(info: zipfile.ZipInfo) -> str:
     """A zip member's real name: UTF-8 when flagged, else the cp932 bytes that zipfile read as cp437."""
     if info.flag_bits & 0x800:
@@ -50,51 +69,133 @@ def member_name(info: zipfile.ZipInfo) -> str:
         return info.filename
 
 
-def _stage(data_iter: Iterator[bytes], staging: Path) -> tuple[Path, str, int]:
+def member_path(name: str) -> str | None:
+    """``name`` with "/" separators, or None when it climbs out of the archive (.., absolute, drive letter).
+
+    Backslashes are separators: Windows tools write them (.NET Framework's ZipFile did, breaking the zip
+    specification), and zipfile on Linux keeps them as ordinary characters, so "申請\\東都大学.xlsx" is
+    the file 東都大学.xlsx in a folder. Replaced only after the cp932 decoding (member_name), since
+    0x5C is also the second byte of 表, ソ, 能 ... in cp932.
+    """
+    path = name.replace("\\", "/")
+    if path.startswith("/") or _DRIVE.match(path):
+        return None
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def _hidden(path: str) -> bool:
+    """Excel's lock files (~$), hidden files and the macOS metadata a Finder zip carries (__MACOSX, ._x)."""
+    parts = path.split("/")
+    return parts[-1].startswith(("~$", ".")) or "__MACOSX" in parts[:-1]
+
+
+def _stage(chunks: Iterator[bytes], staging: Path, limit: int) -> tuple[Path, str, int]:
+    """Copy ``chunks`` into ``staging`` under their content hash; _TooLarge past ``limit`` bytes.
+
+    The partial file starts with settings.TEMP_PREFIX (the next run deletes what a killed one left)
+    and is removed when the copy fails.
+    """
     staging.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(dir=staging, suffix=".part")
-    with os.fdopen(fd, "wb") as out:
-        for chunk in data_iter:
-            size += len(chunk)
-            if size > MAX_MEMBER_BYTES:
-                raise ValueError("member too large")
-            h.update(chunk)
-            out.write(chunk)
-    digest = h.hexdigest()
-    final = staging / f"{digest}.xlsx"
-    os.replace(tmp, final)
+    fd, tmp = tempfile.mkstemp(dir=staging, prefix=TEMP_PREFIX, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge(size)
+                h.update(chunk)
+                out.write(chunk)
+        digest = h.hexdigest()
+        final = staging / f"{digest}.xlsx"
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return final, digest, size
 
 
 def _zip_members(archive: Path, staging: Path) -> Iterator[SourceFile | Skipped]:
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+        infos = sorted(zf.infolist(), key=lambda i: i.filename)
+        # An archive inflates at most as far as the pre-check lets one workbook inflate (max_ratio times
+        # its size plus the allowance): real workbooks are compressed already and barely shrink in a zip,
+        # so only a zip bomb reaches this, and it cannot fill the disk with staged files.
+        budget = DEFAULT_LIMITS.max_ratio * archive.stat().st_size + DEFAULT_LIMITS.ratio_allowance
+    except _ZIP_ERRORS as exc:
         yield Skipped(archive.name, f"zipを開けません: {exc}", f"cannot open the zip: {exc}")
         return
+    skipped = 0
     with zf:
-        for info in sorted(zf.infolist(), key=lambda i: i.filename):
-            if info.is_dir():
+        for info in infos:
+            item = _member(zf, info, archive, staging, budget)
+            if item is None:
                 continue
-            name = member_name(info)
-            shown = f"{archive.name}/{name}"
-            if name.lower().endswith(".zip"):
-                yield Skipped(shown, "zipの中のzipは展開しません", "nested zip archives are not expanded")
+            if isinstance(item, SourceFile):
+                budget -= item.size
+                yield item
                 continue
-            if not name.lower().endswith(SUFFIXES) or Path(name).name.startswith(("~$", ".")):
-                continue
-            if info.file_size > MAX_MEMBER_BYTES:
-                yield Skipped(shown, "ファイルが大きすぎます", "the file is too large")
-                continue
-            try:
-                with zf.open(info) as fh:
-                    path, digest, size = _stage(iter(lambda fh=fh: fh.read(1 << 20), b""), staging)
-            except (zipfile.BadZipFile, ValueError, OSError, RuntimeError) as exc:
-                yield Skipped(shown, f"取り出せません: {exc}", f"cannot extract: {exc}")
-                continue
-            yield SourceFile(shown, path, digest, size)
+            skipped += 1
+            if skipped <= MAX_SKIPPED_PER_ARCHIVE:
+                yield item
+        if skipped > MAX_SKIPPED_PER_ARCHIVE:
+            more = skipped - MAX_SKIPPED_PER_ARCHIVE
+            yield Skipped(f"{archive.name}/…", f"ほかに {more:,} 個の項目（一覧は {MAX_SKIPPED_PER_ARCHIVE:,} 件まで）",
+                          f"{more:,} more entries (the list stops at {MAX_SKIPPED_PER_ARCHIVE:,})")
+
+
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path, staging: Path,
+            budget: int) -> SourceFile | Skipped | None:
+    """One member: staged, or the reason it is not taken; None for a folder entry (nothing to take)."""
+    name = member_name(info)
+    if name.endswith(("/", "\\")) and info.file_size == 0:
+        return None
+    path = member_path(name)
+    if path is None:
+        # Skipped rather than taken under a cleaned name: no archiver writes ".." or an absolute path
+        # (the zip specification forbids both), so the entry was crafted ("zip slip"); taken as
+        # "x.xlsx" it could pose as another applicant's file. The secretariat sees it here instead.
+        return Skipped(f"{archive.name}/{name}", "パスが zip の外を指しています（.. または絶対パス）",
+                       "its path points outside the archive (.. or an absolute path)")
+    shown = f"{archive.name}/{path}"
+    low = path.lower()
+    if name.endswith(("/", "\\")):
+        return Skipped(shown, "フォルダの項目に中身があります", "a folder entry with content")
+    if low.endswith(".zip"):
+        return Skipped(shown, "zipの中のzipは展開しません", "nested zip archives are not expanded")
+    if _hidden(path):
+        return Skipped(shown, "Excel の一時ファイルまたは隠しファイルです（~$、.、__MACOSX）",
+                       "an Excel lock file or a hidden file (~$, ., __MACOSX)")
+    if not low.endswith(SUFFIXES):
+        return Skipped(shown, ".xlsx/.xlsm ではありません", "not an .xlsx or .xlsm file")
+    if info.flag_bits & 0x1:
+        return Skipped(shown, "パスワード付きの zip 項目は取り出せません。パスワードなしで圧縮し直してください",
+                       "the zip entry is password-protected: zip it again without a password")
+    limit = min(MAX_MEMBER_BYTES, budget)
+    if info.file_size > limit:
+        return _too_large(shown, info.file_size, limit)
+    try:
+        with zf.open(info) as fh:
+            staged, digest, size = _stage(iter(lambda fh=fh: fh.read(1 << 20), b""), staging, limit)
+    except _TooLarge as exc:
+        return _too_large(shown, exc.args[0], limit)
+    except _ZIP_ERRORS as exc:
+        return Skipped(shown, f"取り出せません（壊れているか、対応していない圧縮方式です）: {exc}",
+                       f"cannot extract it (damaged, or an unsupported compression method): {exc}")
+    return SourceFile(shown, staged, digest, size)
+
+
+def _too_large(shown: str, size: int, limit: int) -> Skipped:
+    if limit < MAX_MEMBER_BYTES and size <= MAX_MEMBER_BYTES:
+        return Skipped(shown, "zip 全体を展開すると異常に大きくなります（zip 爆弾の疑い）。zip を作り直してください",
+                       "the archive as a whole expands abnormally (suspected zip bomb): make the zip again")
+    return Skipped(shown, f"ファイルが大きすぎます（{size:,} バイト以上、上限 {MAX_MEMBER_BYTES:,}）",
+                   f"the file is too large ({size:,} bytes or more; the limit is {MAX_MEMBER_BYTES:,})")
 
 
 def discover(sources: list[str | Path], staging: Path) -> tuple[list[SourceFile], list[Skipped]]:
@@ -110,10 +211,13 @@ def discover(sources: list[str | Path], staging: Path) -> tuple[list[SourceFile]
         for p in paths:
             shown = str(p.relative_to(src.parent)) if src.is_dir() else p.name
             low = p.name.lower()
-            if low.endswith(".zip"):
+            if p.name.startswith(("~$", ".")):
+                skipped.append(Skipped(shown, "Excel の一時ファイルまたは隠しファイルです（~$、.）",
+                                       "an Excel lock file or a hidden file (~$, .)"))
+            elif low.endswith(".zip"):
                 for item in _zip_members(p, staging):
                     (found if isinstance(item, SourceFile) else skipped).append(item)
-            elif low.endswith(SUFFIXES) and not p.name.startswith(("~$", ".")):
+            elif low.endswith(SUFFIXES):
                 found.append(SourceFile(shown, p, file_sha256(p), p.stat().st_size))
             else:
                 skipped.append(Skipped(shown, ".xlsx/.xlsm/.zip ではありません", "not an .xlsx, .xlsm or .zip file"))
