@@ -315,7 +315,7 @@ def test_temp_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     ingest([folder], out, workers=1, progress=False)
     left = [out / "submissions" / ".shinsei-tmp-abc.json", out / "findings" / "x1y2.tmp",
             out / "exports" / "tmpab12.parquet", out / "tmpq9.xlsx", out / "staging" / "k.part",
-            out / ".shinsei-tmp-review.xlsx"]
+            out / ".shinsei-tmp-review.xlsx", out / ".shinsei-tmp-k2j1" / "tmpab3"]
     for path in left:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half")

@@ -13,16 +13,19 @@ with a row saying where the rest is. xlsxwriter drops cells past the limits sile
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import xlsxwriter
 
 from pipeline.cellsafe import neutralise
@@ -146,31 +149,56 @@ class SummaryRows(list[dict[str, Any]]):
     unknown: list[dict[str, Any]]
 
 
+def submission_rows(doc: dict[str, Any], report: dict[str, Any]) -> tuple[
+        dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """One submission's rows: (its Summary row, its Items, its Findings, its unknown categories).
+
+    ``doc`` is {"program", "file", "versions", "sha256", "submission"}; ``report`` its findings report.
+    The outputs are built one submission at a time from these, so memory does not grow with the batch.
+    """
+    sub = doc["submission"]
+    plan, totals = sub.get("plan") or {}, sub["totals"]
+    base = load_pack(doc["program"]).money.get("base_amount")
+    amounts, unknown = _by_category(doc)
+    amounts[UNKNOWN] = sum(amount for amount, _ in unknown.values())
+    summary: dict[str, Any] = {
+        "program": doc["program"], "file": doc["file"], "version": doc["versions"],
+        "institution": plan.get("institution"), "pi_name": plan.get("pi_name"), "title": plan.get("title_ja"),
+    }
+    summary.update({f"direct_{code}": amounts.get(code, 0) for code, _, _ in category_columns()})
+    summary.update({
+        "direct_total": totals["direct_total"], "overhead": totals["overhead"],
+        "overhead_pct": round(totals["overhead_rate"] * 100, 2), "total": totals["total"],
+        "over_base": bool(base and totals["total"] > base),
+        "over_base_reason": bool(plan.get("over_base_reason")),
+        "errors": report["counts"]["error"], "warnings": report["counts"]["warning"],
+    })
+    verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"), f["message_ja"])
+                for i, f in cost_findings(report.get("findings", [])).items()}
+    src = sub["source"]["tables"].get("budget", {}) if sub.get("source") else {}
+    lines = src.get("rows", [])
+    items = []
+    for i, b in enumerate(sub.get("budget") or []):
+        verdict, reason, note = verdicts.get(i, ("ok", None, None))
+        items.append({"program": doc["program"], "file": doc["file"], "institution": plan.get("institution"),
+                      "row": lines[i] if i < len(lines) else None, "category": b.get("category"),
+                      "subcategory": b.get("subcategory"), "description": b.get("description"),
+                      "unit_price": b.get("unit_price"), "quantity": b.get("quantity"), "amount": b.get("amount"),
+                      "fiscal_year": b.get("fiscal_year"), "verdict": verdict, "reason": reason, "note": note})
+    findings = [{"program": doc["program"], "file": doc["file"], "severity": f["severity"], "code": f["code"],
+                 "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell") or f["location"].get("range"),
+                 "message_ja": f["message_ja"], "message_en": f["message_en"],
+                 "clause": f"{f['clause']['document']} {f['clause']['section']}"} for f in report.get("findings", [])]
+    return summary, items, findings, _unknown_listing(doc, unknown)
+
+
 def summary_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> SummaryRows:
-    codes = [code for code, _, _ in category_columns()]
     rows = SummaryRows()
     rows.unknown = []
     for d in docs:
-        sub, rep = d["submission"], reports[d["sha256"]]
-        plan, totals = sub.get("plan") or {}, sub["totals"]
-        money = load_pack(d["program"]).money
-        base = money.get("base_amount")
-        amounts, unknown = _by_category(d)
-        amounts[UNKNOWN] = sum(amount for amount, _ in unknown.values())
-        row: dict[str, Any] = {
-            "program": d["program"], "file": d["file"], "version": d["versions"],
-            "institution": plan.get("institution"), "pi_name": plan.get("pi_name"), "title": plan.get("title_ja"),
-        }
-        row.update({f"direct_{code}": amounts.get(code, 0) for code in codes})
-        row.update({
-            "direct_total": totals["direct_total"], "overhead": totals["overhead"],
-            "overhead_pct": round(totals["overhead_rate"] * 100, 2), "total": totals["total"],
-            "over_base": bool(base and totals["total"] > base),
-            "over_base_reason": bool(plan.get("over_base_reason")),
-            "errors": rep["counts"]["error"], "warnings": rep["counts"]["warning"],
-        })
-        rows.append(row)
-        rows.unknown += _unknown_listing(d, unknown)
+        summary, _, _, unknown = submission_rows(d, reports[d["sha256"]])
+        rows.append(summary)
+        rows.unknown += unknown
     return rows
 
 
@@ -187,34 +215,25 @@ def unknown_category_rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def item_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for d in docs:
-        verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"), f["message_ja"])
-                    for i, f in cost_findings(reports[d["sha256"]]["findings"]).items()}
-        src = d["submission"]["source"]["tables"].get("budget", {})
-        for i, b in enumerate(d["submission"].get("budget") or []):
-            verdict, reason, note = verdicts.get(i, ("ok", None, None))
-            rows.append({"program": d["program"], "file": d["file"],
-                         "institution": (d["submission"].get("plan") or {}).get("institution"),
-                         "row": src.get("rows", [None] * (i + 1))[i], "category": b.get("category"),
-                         "subcategory": b.get("subcategory"), "description": b.get("description"),
-                         "unit_price": b.get("unit_price"), "quantity": b.get("quantity"), "amount": b.get("amount"),
-                         "fiscal_year": b.get("fiscal_year"), "verdict": verdict, "reason": reason, "note": note})
-    return rows
+    return [row for d in docs for row in submission_rows(d, reports[d["sha256"]])[1]]
 
 
 def finding_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"program": d["program"], "file": d["file"], "severity": f["severity"], "code": f["code"],
-             "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell") or f["location"].get("range"),
-             "message_ja": f["message_ja"], "message_en": f["message_en"],
-             "clause": f"{f['clause']['document']} {f['clause']['section']}"}
-            for d in docs for f in reports[d["sha256"]]["findings"]]
+    return [row for d in docs for row in submission_rows(d, reports[d["sha256"]])[2]]
 
 
 def cross_rows(cross: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"program": c["program"], "severity": c["severity"], "code": c["code"], "value": c["value"],
              "files": "\n".join(c["files"]), "message_ja": c["message_ja"], "message_en": c["message_en"],
              "clause": f"{c['clause_document']} {c['clause_section']}"} for c in cross]
+
+
+ITEM_COLUMNS = ["program", "file", "institution", "row", "category", "subcategory", "description", "unit_price",
+                "quantity", "amount", "fiscal_year", "verdict", "reason", "note"]
+FINDING_COLUMNS = ["program", "file", "severity", "code", "sheet", "cell", "message_ja", "message_en", "clause"]
+CROSS_COLUMNS = ["program", "severity", "code", "value", "files", "message_ja", "message_en", "clause"]
+QUARANTINE_COLUMNS = ["name", "error_code", "error_ja", "error_en", "size", "sha256"]
+MONEY = ("direct_total", "overhead", "total", "unit_price", "amount", "requested_yen")
 
 
 HEADERS = {  # column -> Japanese / English header
@@ -291,50 +310,157 @@ def _text(ws: Any, row: int, col: int, value: object, fmt: Any = None) -> None:
     ws.write_string(row, col, str(neutralise(str(value))), fmt)
 
 
-def _write_table(wb: Any, name: str, rows: list[dict[str, Any]], columns: list[str] | None = None,
-                 money: tuple[str, ...] = (), export: str = "") -> tuple[Any, int]:
-    """One sheet of ``rows``; returns it and the number of rows written (Excel's limit, less a note row)."""
-    ws = wb.add_worksheet(name)
-    columns = columns or (list(rows[0]) if rows else ["—"])
-    bold = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True, "valign": "top"})
-    yen = wb.add_format({"num_format": "#,##0"})
-    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-    lines = 1
-    for c, col in enumerate(columns):
-        is_money = col in money or col.startswith("direct_")
-        width = (22 if col == f"direct_{UNKNOWN}" else 14 if is_money else  # その他（不明な費目） on one line
-                 10 if col in _NARROW else 48 if col in ("description", "message_ja", "message_en") else 24)
-        _text(ws, 0, c, _header(col), bold)
-        ws.set_column(c, c, width, yen if is_money else wrap)
-        lines = max(lines, _lines(_header(col), width))
-    # Excel fits a row to its wrapped text only when the row has no height of its own, LibreOffice not
-    # even then: the header (our text) gets the height it needs; data rows are left to the application.
-    ws.set_row(0, 15 * min(lines, 6))
-    shown = rows if len(rows) < MAX_SHEET_ROWS else rows[:MAX_SHEET_ROWS - 2]
-    for r, row in enumerate(shown, start=1):
+class _Sheet:
+    """One sheet written row by row, as xlsxwriter's constant_memory mode wants: header first, rows in order.
+
+    Stops at Excel's row limit (xlsxwriter drops cells past it silently) with a row saying where the rest is.
+    """
+
+    def __init__(self, wb: Any, formats: dict[str, Any], name: str, columns: list[str],
+                 money: tuple[str, ...] = MONEY, export: str = "") -> None:
+        self.ws, self.columns, self.export = wb.add_worksheet(name), columns, export
+        self.n, self.extra, self.pending = 0, 0, None
+        lines = 1
         for c, col in enumerate(columns):
+            is_money = col in money or col.startswith("direct_")
+            width = (22 if col == f"direct_{UNKNOWN}" else 14 if is_money else  # その他（不明な費目） on one line
+                     10 if col in _NARROW else 48 if col in ("description", "message_ja", "message_en") else 24)
+            _text(self.ws, 0, c, _header(col), formats["bold"])
+            self.ws.set_column(c, c, width, formats["yen"] if is_money else formats["wrap"])
+            lines = max(lines, _lines(_header(col), width))
+        # Excel fits a row to its wrapped text only when the row has no height of its own, LibreOffice not
+        # even then: the header (our text) gets the height it needs; data rows are left to the application.
+        self.ws.set_row(0, 15 * min(lines, 6))
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self.n < MAX_SHEET_ROWS - 2:
+            self._write(row)
+        else:  # the last row that fits is written only if no other follows it; else a note takes its place
+            self.extra += 1
+            self.pending = row if self.extra == 1 else None
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self.n += 1
+        for c, col in enumerate(self.columns):
             value = row.get(col)
             if value is None:
                 continue
             if isinstance(value, bool):
-                ws.write_boolean(r, c, value)
+                self.ws.write_boolean(self.n, c, value)
             elif isinstance(value, int | float):
-                ws.write_number(r, c, value)
+                self.ws.write_number(self.n, c, value)
             else:
-                _text(ws, r, c, value)
-    if len(shown) < len(rows):
-        where = f"exports/{export}.csv" if export else "exports/"
-        _text(ws, len(shown) + 1, 0, f"ほかに {len(rows) - len(shown):,} 行（Excel の行数の上限）: {where} を参照 / "
-                                     f"{len(rows) - len(shown):,} more rows past Excel's row limit: see {where}")
-    ws.freeze_panes(1, 0)
-    ws.repeat_rows(0)
-    ws.autofilter(0, 0, max(len(shown), 1), len(columns) - 1)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-    return ws, len(shown)
+                _text(self.ws, self.n, c, value)
+
+    def close(self) -> int:
+        """Finish the sheet (print setup, filter); returns how many data rows it shows."""
+        if self.pending is not None:
+            self._write(self.pending)
+        elif self.extra:
+            where = f"exports/{self.export}.csv" if self.export else "exports/"
+            _text(self.ws, self.n + 1, 0, f"ほかに {self.extra:,} 行（Excel の行数の上限）: {where} を参照 / "
+                                          f"{self.extra:,} more rows past Excel's row limit: see {where}")
+        self.ws.freeze_panes(1, 0)
+        self.ws.repeat_rows(0)
+        self.ws.autofilter(0, 0, max(self.n, 1), len(self.columns) - 1)
+        self.ws.set_landscape()
+        self.ws.fit_to_pages(1, 0)
+        return self.n
 
 
-def _charts(wb: Any, summary: list[dict[str, Any]], countries: list[dict[str, Any]]) -> None:
+class ReviewWriter:
+    """review.xlsx, written as the submissions come (one at a time) and finished with the small tables.
+
+    xlsxwriter's constant_memory mode keeps one row per sheet in memory: the workbook costs the same
+    memory for 50 submissions as for 50,000. Written to a temporary file (settings.TEMP_PREFIX) and
+    renamed when finished; ``abort`` (or leaving a ``with`` block by an exception) deletes it.
+    """
+
+    STREAMED = ("summary", "items", "unknown_categories", "findings")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fd, self.tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".xlsx")
+        os.close(fd)
+        # constant_memory buffers each sheet in a temporary file: in the output folder too, so a killed
+        # run's leftovers are found and deleted by the next run (pipeline.ingest.run.clean_temp).
+        self.buffers = tempfile.mkdtemp(dir=path.parent, prefix=TEMP_PREFIX)
+        self.wb = xlsxwriter.Workbook(self.tmp, {"strings_to_formulas": False, "strings_to_urls": False,
+                                                 "constant_memory": True, "tmpdir": self.buffers})
+        self.wb.set_properties({"title": "shinsei review", "created": FIXED_TIME, "author": "shinsei"})
+        self.formats = {"bold": self.wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True,
+                                                    "valign": "top"}),
+                        "yen": self.wb.add_format({"num_format": "#,##0"}),
+                        "wrap": self.wb.add_format({"text_wrap": True, "valign": "top"})}
+        self.sheets = {
+            "summary": _Sheet(self.wb, self.formats, "Summary", summary_columns(), export="summary"),
+            "items": _Sheet(self.wb, self.formats, "Items", ITEM_COLUMNS, export="items"),
+            "unknown_categories": _Sheet(self.wb, self.formats, "Unknown categories", UNKNOWN_COLUMNS,
+                                         export="unknown_categories"),
+            "findings": _Sheet(self.wb, self.formats, "Findings", FINDING_COLUMNS, export="findings"),
+        }
+        self.by_category = {code: 0 for code, _, _ in category_columns()}
+
+    def add_submission(self, summary: dict[str, Any], items: list[dict[str, Any]], findings: list[dict[str, Any]],
+                       unknown: list[dict[str, Any]]) -> None:
+        self.add("summary", summary)
+        for table, rows in (("items", items), ("findings", findings), ("unknown_categories", unknown)):
+            for row in rows:
+                self.add(table, row)
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.sheets[table].add(row)
+        if table == "summary":
+            for code in self.by_category:
+                self.by_category[code] += row.get(f"direct_{code}", 0) or 0
+
+    def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
+               quarantine: list[dict[str, Any]]) -> Path:
+        wb = self.wb
+        n = self.sheets["summary"].close()
+        if n:
+            e = summary_columns().index("errors")
+            self.sheets["summary"].ws.conditional_format(1, e, n, e, {
+                "type": "cell", "criteria": ">", "value": 0, "format": wb.add_format({"bg_color": "#FFC7CE"})})
+        n = self.sheets["items"].close()
+        if n:
+            v = ITEM_COLUMNS.index("verdict")
+            for verdict, colour in (("ng", "#FFC7CE"), ("review", "#FFEB9C")):
+                self.sheets["items"].ws.conditional_format(1, v, n, v, {
+                    "type": "cell", "criteria": "==", "value": f'"{verdict}"',
+                    "format": wb.add_format({"bg_color": colour})})
+        self.sheets["unknown_categories"].close()
+        self.sheets["findings"].close()
+        small = [("Cross-checks", CROSS_COLUMNS, cross, "cross_checks")]
+        small += [(f"By {dim}", ["program", dim, "applications", "requested_yen"], rows, f"by_{dim}")
+                  for dim, rows in conc.items()]
+        small.append(("Quarantine", QUARANTINE_COLUMNS, quarantine, "quarantine"))
+        for name, columns, rows, export in small:
+            sheet = _Sheet(wb, self.formats, name, columns, export=export)
+            for row in rows:
+                sheet.add(row)
+            sheet.close()
+        _charts(wb, self.by_category, conc.get("country", []), bool(self.sheets["summary"].n))
+        wb.close()
+        os.replace(self.tmp, self.path)
+        shutil.rmtree(self.buffers, ignore_errors=True)
+        return self.path
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.wb.close()
+        Path(self.tmp).unlink(missing_ok=True)
+        shutil.rmtree(self.buffers, ignore_errors=True)
+
+    def __enter__(self) -> ReviewWriter:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is not None:
+            self.abort()
+
+
+def _charts(wb: Any, by_category: dict[str, int], countries: list[dict[str, Any]], any_submission: bool) -> None:
     """Requested amounts by budget category (the Summary's fixed columns) and by country (the largest)."""
     charts = wb.add_worksheet("Charts")
     charts.set_column(0, 0, 42)
@@ -347,8 +473,8 @@ def _charts(wb: Any, summary: list[dict[str, Any]], countries: list[dict[str, An
     categories = category_columns()
     for i, (code, ja, en) in enumerate(categories, start=1):
         _text(charts, i, 0, f"{ja} {en}")
-        charts.write_number(i, 1, sum(row.get(f"direct_{code}", 0) for row in summary))
-    if summary:
+        charts.write_number(i, 1, by_category.get(code, 0))
+    if any_submission:
         chart = wb.add_chart({"type": "column"})
         chart.add_series({"name": "費目別 By category", "categories": ["Charts", 1, 0, len(categories), 0],
                           "values": ["Charts", 1, 1, len(categories), 1]})
@@ -377,87 +503,174 @@ def _charts(wb: Any, summary: list[dict[str, Any]], countries: list[dict[str, An
         charts.insert_chart("D23", chart, {"x_scale": 1.6, "y_scale": 1.3 + len(bars) / 20})
 
 
-def _atomic(final: Path, suffix: str, write: Callable[[str], object]) -> None:
-    """``write`` a temporary file beside ``final``, then rename it; the temporary file never outlives a failure.
-
-    Its name starts with settings.TEMP_PREFIX: what a killed run leaves, the next run deletes.
-    """
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX, suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_review(path: Path, summary: list[dict[str, Any]], items: list[dict[str, Any]],
                  findings: list[dict[str, Any]], cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
                  quarantine: list[dict[str, Any]], unknown: list[dict[str, Any]] | None = None) -> Path:
-    """Write review.xlsx atomically. ``unknown``: the unknown categories (default: summary_rows' listing)."""
+    """Write review.xlsx atomically from whole tables. ``unknown``: the unknown categories (default: the
+    summary rows' listing). The ingest streams instead (pipeline.ingest.outputs); same workbook."""
     if unknown is None:
         unknown = getattr(summary, "unknown", [])
-
-    def build(tmp: str) -> None:
-        # in_memory: the sheets' XML is assembled in memory, not in temporary files (~7% faster here).
-        wb = xlsxwriter.Workbook(tmp, {"strings_to_formulas": False, "strings_to_urls": False, "in_memory": True})
-        wb.set_properties({"title": "shinsei review", "created": FIXED_TIME, "author": "shinsei"})
-        money = ("direct_total", "overhead", "total", "unit_price", "amount", "requested_yen")
-        columns = summary_columns()
-        ws, n = _write_table(wb, "Summary", summary, columns=columns, money=money, export="summary")
-        if n:
-            red = wb.add_format({"bg_color": "#FFC7CE"})
-            e = columns.index("errors")
-            ws.conditional_format(1, e, n, e, {"type": "cell", "criteria": ">", "value": 0, "format": red})
-        ws, n = _write_table(wb, "Items", items, money=money, export="items")
-        if n:
-            v = list(items[0]).index("verdict")
-            for verdict, colour in (("ng", "#FFC7CE"), ("review", "#FFEB9C")):
-                ws.conditional_format(1, v, n, v, {"type": "cell", "criteria": "==", "value": f'"{verdict}"',
-                                                   "format": wb.add_format({"bg_color": colour})})
-        _write_table(wb, "Unknown categories", unknown, columns=UNKNOWN_COLUMNS, money=money,
-                     export="unknown_categories")
-        _write_table(wb, "Findings", findings, export="findings")
-        _write_table(wb, "Cross-checks", cross, export="cross_checks")
-        for dim, rows in conc.items():
-            _write_table(wb, f"By {dim}", rows, money=money, export=f"by_{dim}")
-        _write_table(wb, "Quarantine", quarantine, columns=["name", "error_code", "error_ja", "error_en", "size",
-                                                            "sha256"], export="quarantine")
-        _charts(wb, summary, conc.get("country", []))
-        wb.close()
-
-    _atomic(path, ".xlsx", build)
-    return path
+    with ReviewWriter(path) as writer:
+        for table, rows in (("summary", summary), ("items", items), ("unknown_categories", unknown),
+                            ("findings", findings)):
+            for row in rows:
+                writer.add(table, row)
+        return writer.finish(cross, conc, quarantine)
 
 
-_EXPORT_TYPES = {  # tables whose columns are fixed even when empty (an empty frame has none, and no types)
-    "unknown_categories": {"program": "object", "file": "object", "institution": "object", "title": "object",
-                           "category": "object", "amount": "int64", "lines": "int64"},
-}
+_FLOAT_COLUMNS = frozenset({"overhead_pct", "quantity"})
+_BOOL_COLUMNS = frozenset({"over_base", "over_base_reason"})
+_INT_COLUMNS = frozenset({"version", "direct_total", "overhead", "total", "errors", "warnings", "row", "unit_price",
+                          "amount", "fiscal_year", "lines", "applications", "requested_yen", "size"})
+QUARANTINE_EXPORT = ["name", "sha256", "size", "error_code", "error_ja", "error_en"]
 
 
-def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    types = _EXPORT_TYPES.get(name)
-    if name == "summary":
-        return pd.DataFrame(rows, columns=summary_columns())
-    if types is None:
-        return pd.DataFrame(rows)
-    return pd.DataFrame(rows, columns=list(types)).astype(types)
+def _arrow_type(column: str) -> Any:
+    """The Parquet type of a column, fixed by its name: the same schema whatever the rows (or none)."""
+    if column in _FLOAT_COLUMNS:
+        return pa.float64()
+    if column in _BOOL_COLUMNS:
+        return pa.bool_()
+    if column in _INT_COLUMNS or (column.startswith("direct_")):
+        return pa.int64()
+    return pa.string()
+
+
+def _arrow_column(values: Any, kind: Any) -> Any:
+    """``values`` as an Arrow array of ``kind``; a value that does not fit it is null (the CSV keeps it as typed).
+
+    The engine's rows always fit; this keeps one odd row from failing the whole export.
+    """
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        fits = (str,) if pa.types.is_string(kind) else (bool,) if pa.types.is_boolean(kind) else (int, float)
+        return pa.array([v if isinstance(v, fits) and not (isinstance(v, bool) and bool not in fits) else None
+                         for v in values], type=kind)
+
+
+class _Export:
+    """One table as CSV (UTF-8 with BOM, for Excel; every text neutralised) and Parquet, written as rows come.
+
+    Rows go to the CSV at once and to Parquet in record batches, so memory stays flat; both files are
+    temporary (settings.TEMP_PREFIX) until ``close`` renames them.
+    """
+
+    BATCH = 4096
+
+    def __init__(self, folder: Path, name: str, columns: list[str]) -> None:
+        self.folder, self.name, self.columns = folder, name, columns
+        self.schema = pa.schema([(c, _arrow_type(c)) for c in columns])
+        fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
+        self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
+        self.csv = csv.writer(self.csv_fh, lineterminator="\n")
+        self.csv.writerow(columns)
+        fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
+        os.close(fd)
+        self.pq: Any = None
+        self.batch: list[list[Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        values = [row.get(c) for c in self.columns]
+        self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
+        self.batch.append(values)
+        if len(self.batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pq is None:
+            self.pq = pq.ParquetWriter(self.pq_tmp, self.schema)
+        columns = list(zip(*self.batch, strict=True)) if self.batch else [[] for _ in self.columns]
+        self.pq.write_table(pa.Table.from_arrays([_arrow_column(col, field.type) for col, field
+                                                  in zip(columns, self.schema, strict=True)], schema=self.schema))
+        self.batch = []
+
+    def close(self) -> None:
+        if self.batch or self.pq is None:
+            self._flush()
+        self.pq.close()
+        self.csv_fh.close()
+        os.replace(self.csv_tmp, self.folder / f"{self.name}.csv")
+        os.replace(self.pq_tmp, self.folder / f"{self.name}.parquet")
+
+    def abort(self) -> None:
+        for done in (self.pq, self.csv_fh):
+            with contextlib.suppress(Exception):
+                if done is not None:
+                    done.close()
+        for tmp in (self.csv_tmp, self.pq_tmp):
+            Path(tmp).unlink(missing_ok=True)
+
+
+class ExportWriter:
+    """exports/: the review's tables as CSV and Parquet, for pandas users; streamed like ReviewWriter."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.tables: dict[str, _Export] = {}
+        for name, columns in (("summary", summary_columns()), ("items", ITEM_COLUMNS),
+                              ("unknown_categories", UNKNOWN_COLUMNS), ("findings", FINDING_COLUMNS)):
+            self.open(name, columns)
+
+    def open(self, name: str, columns: list[str]) -> _Export:
+        self.tables[name] = _Export(self.folder, name, columns)
+        return self.tables[name]
+
+    def add_submission(self, summary: dict[str, Any], items: list[dict[str, Any]], findings: list[dict[str, Any]],
+                       unknown: list[dict[str, Any]]) -> None:
+        self.tables["summary"].add(summary)
+        for table, rows in (("items", items), ("findings", findings), ("unknown_categories", unknown)):
+            for row in rows:
+                self.tables[table].add(row)
+
+    def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
+               quarantine: list[dict[str, Any]]) -> None:
+        small = [("cross_checks", CROSS_COLUMNS, cross_rows(cross))]
+        small += [(f"by_{dim}", ["program", dim, "applications", "requested_yen"], rows) for dim, rows in conc.items()]
+        small.append(("quarantine", QUARANTINE_EXPORT, quarantine))
+        for name, columns, rows in small:
+            table = self.open(name, columns)
+            for row in rows:
+                table.add(row)
+        for table in self.tables.values():
+            table.close()
+
+    def abort(self) -> None:
+        for table in self.tables.values():
+            table.abort()
+
+    def __enter__(self) -> ExportWriter:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is not None:
+            self.abort()
+
+
+_KNOWN_COLUMNS = {"summary": summary_columns, "items": lambda: ITEM_COLUMNS,
+                  "unknown_categories": lambda: UNKNOWN_COLUMNS, "findings": lambda: FINDING_COLUMNS,
+                  "cross_checks": lambda: CROSS_COLUMNS, "quarantine": lambda: QUARANTINE_EXPORT}
 
 
 def write_exports(folder: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
-    """The review tables as CSV (UTF-8 with BOM, for Excel) and Parquet, for pandas users.
+    """Whole tables as CSV and Parquet (the ingest streams through ExportWriter instead; same files).
 
     ``unknown_categories`` is taken from the summary's listing when not given (see SummaryRows).
     """
     folder.mkdir(parents=True, exist_ok=True)
     if "unknown_categories" not in tables and "summary" in tables:
         tables = {**tables, "unknown_categories": getattr(tables["summary"], "unknown", [])}
-    for name, rows in tables.items():
-        frame = _frame(name, rows)
-        # Neutralising maps every cell (most of the export's cost): only done when some text needs it.
-        risky = any(isinstance(v, str) and neutralise(v) is not v for row in rows for v in row.values())
-        safe = frame.map(lambda v: neutralise(v) if isinstance(v, str) else v) if risky and not frame.empty else frame
-        _atomic(folder / f"{name}.csv", ".csv", lambda p, f=safe: f.to_csv(p, index=False, encoding="utf-8-sig"))
-        _atomic(folder / f"{name}.parquet", ".parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+    done: list[_Export] = []
+    try:
+        for name, rows in tables.items():
+            columns = _KNOWN_COLUMNS[name]() if name in _KNOWN_COLUMNS else list(rows[0]) if rows else ["—"]
+            table = _Export(folder, name, columns)
+            done.append(table)
+            for row in rows:
+                table.add(row)
+            table.close()
+    except BaseException:
+        for table in done:
+            table.abort()
+        raise

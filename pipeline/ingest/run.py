@@ -8,6 +8,7 @@ the outputs are rebuilt from the database at the end of every run.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -15,15 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.ingest.crosscheck import concentration, run_cross_checks
 from pipeline.ingest.executor import Executor, LocalProcessExecutor
 from pipeline.ingest.lock import ingest_lock
 from pipeline.ingest.progress import Progress
 from pipeline.ingest.sources import Skipped, discover
 from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
-from pipeline.ingest.worker import dumps_json, process_file, warm_up, write_documents, write_json, write_text
+from pipeline.ingest.worker import dumps_json, process_file, warm_up, write_documents, write_text
 from pipeline.safety import WorkbookRejected
-from pipeline.sandbox import IsolatedCall
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
 
 BATCH_FILES = 200     # files stored per transaction: amortises the commit; a kill loses at most these
@@ -70,6 +69,10 @@ def clean_temp(out: Path) -> int:
                 out / "exports": (f"{TEMP_PREFIX}*", "tmp*"),
                 out / "staging": (f"{TEMP_PREFIX}*", "*.part")}
     removed = 0
+    for leftover in out.glob(f"{TEMP_PREFIX}*"):  # review.xlsx's sheet buffers: a folder of their own
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed += 1
     for folder, globs in patterns.items():
         if not folder.is_dir():
             continue
@@ -150,11 +153,9 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     state = store.output_state()
     rebuilt = not outputs_current(out, state)
     if rebuilt:
-        docs, reports = _latest_documents(store)
-        store.name_submissions(docs)
-        cross = run_cross_checks(docs)
-        store.replace_cross_findings(cross)
-        _write_outputs(out, store, docs, reports, cross)
+        from pipeline.ingest.outputs import build_outputs  # pyarrow and XlsxWriter: only when there is work
+
+        build_outputs(out, store)
         write_text(out / OUTPUT_STATE, state)  # last: a run killed before this rebuilds the outputs
     total_quarantined = len(store.quarantined())
     store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
@@ -180,19 +181,6 @@ def outputs_current(out: Path, state: str) -> bool:
         return False
 
 
-def _latest_documents(store: Store) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The latest version of every submission, from the database (the store of record)."""
-    latest = store.latest()
-    stored = {sha: (sub, rep) for sha, sub, rep in store.documents([row["latest_sha256"] for row in latest])}
-    docs, reports = [], {}
-    for row in latest:
-        sha = row["latest_sha256"]
-        submission, reports[sha] = stored[sha]
-        docs.append({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
-                     "versions": row["versions"], "submission": submission})
-    return docs, reports
-
-
 def export_documents(store: Store, folder: Path) -> int:
     """Write the JSON files of every file read (``folder/submissions``, ``folder/findings``) that are missing.
 
@@ -205,24 +193,3 @@ def export_documents(store: Store, folder: Path) -> int:
     for sha, submission, report in store.documents(missing):
         write_documents(folder, sha, dumps_json(submission), dumps_json(report))
     return len(missing)
-
-
-def _write_outputs(out: Path, store: Store, docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
-                   cross: list[dict[str, Any]]) -> None:
-    # pandas, pyarrow and XlsxWriter load here, only when there is something to write
-    from pipeline.ingest.review import cross_rows, finding_rows, item_rows, summary_rows, write_exports, write_review
-
-    quarantine = store.quarantined()
-    write_json(out / "quarantine.json", quarantine)
-    write_json(out / "crosscheck.json", cross)
-    conc = concentration(docs)
-    tables = {"summary": summary_rows(docs, reports), "items": item_rows(docs, reports),
-              "findings": finding_rows(docs, reports), "cross_checks": cross_rows(cross),
-              "quarantine": quarantine, **{f"by_{k}": v for k, v in conc.items()}}
-    # review.xlsx (xlsxwriter, the slowest output) is written by a forked child while this process writes
-    # the exports: the workers are done, so the two use both cores. Same bytes as writing them in turn.
-    args = (out / "review.xlsx", tables["summary"], tables["items"], tables["findings"], tables["cross_checks"], conc,
-            quarantine)
-    with IsolatedCall(write_review, args, timeout=None, memory_bytes=None) as review:
-        write_exports(out / "exports", tables)
-        review.result()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
 
 from pipeline import __version__
@@ -30,7 +31,9 @@ def default_url(out_dir: Path) -> str:
 def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, future=True)
+    # orjson parses the stored documents (JSON on SQLite, JSONB on PostgreSQL) ~5x faster than the json module
+    engine = create_engine(url, future=True, json_deserializer=orjson.loads,
+                           json_serializer=lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode())
     if engine.dialect.name == "sqlite":
         # pysqlite runs DDL outside transactions: a run killed during a migration would leave half a
         # schema. Take over BEGIN so every transaction, DDL included, is all or nothing.

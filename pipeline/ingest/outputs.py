@@ -1,0 +1,80 @@
+"""The ingest's outputs (review.xlsx, exports/, quarantine.json, crosscheck.json), built from the database.
+
+The database is the store of record: the outputs read the latest version of every submission from
+it one at a time (a few hundred documents per query), so neither the parent nor the child writing
+review.xlsx holds the batch in memory. Cross-checks need every submission's people and stays at
+once; they get slim documents (no budget lines, no cell map), a small fraction of the whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.ingest.crosscheck import concentration, run_cross_checks
+from pipeline.ingest.review import ExportWriter, ReviewWriter, submission_rows
+from pipeline.ingest.store import Store
+from pipeline.ingest.worker import write_json
+from pipeline.sandbox import IsolatedCall
+
+# What the cross-checks and the concentration tables do not read: the bulk of a submission.
+_HEAVY = frozenset({"budget", "tax_items", "schedule", "source", "stated"})
+
+
+def slim_documents(store: Store, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every latest submission without its budget lines and cell map (what cross-checks and names need)."""
+    meta = {row["latest_sha256"]: row for row in latest}
+    docs = []
+    for sha, submission, _ in store.documents(list(meta)):
+        row = meta[sha]
+        docs.append({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
+                     "versions": row["versions"],
+                     "submission": {k: v for k, v in submission.items() if k not in _HEAVY}})
+    return docs
+
+
+def submissions(store: Store, latest: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(document, findings report) of each latest submission, in the order of ``latest``, one at a time."""
+    meta = {row["latest_sha256"]: row for row in latest}
+    for sha, submission, report in store.documents(list(meta)):
+        row = meta[sha]
+        yield ({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
+                "versions": row["versions"], "submission": submission}, report)
+
+
+def _review_child(path: Path, url: str, latest: list[dict[str, Any]], cross: list[dict[str, Any]],
+                  conc: dict[str, list[dict[str, Any]]], quarantine: list[dict[str, Any]]) -> Path:
+    """review.xlsx, written by a forked child with its own database connection."""
+    store = Store(url)
+    try:
+        with ReviewWriter(path) as writer:
+            for doc, report in submissions(store, latest):
+                writer.add_submission(*submission_rows(doc, report))
+            return writer.finish(cross, conc, quarantine)
+    finally:
+        store.close()
+
+
+def build_outputs(out: Path, store: Store) -> tuple[int, int]:
+    """Cross-check the latest submissions and write every output; returns (submissions, cross findings)."""
+    latest = store.latest()
+    docs = slim_documents(store, latest)
+    store.name_submissions(docs)
+    cross = run_cross_checks(docs)
+    store.replace_cross_findings(cross)
+    conc = concentration(docs)
+    del docs
+    quarantine = store.quarantined()
+    write_json(out / "quarantine.json", quarantine)
+    write_json(out / "crosscheck.json", cross)
+    # review.xlsx (xlsxwriter, the slowest output) is written by a forked child while this process writes
+    # the exports: the workers are done, so the two use both cores.
+    args = (out / "review.xlsx", store.url, latest, cross, conc, quarantine)
+    with IsolatedCall(_review_child, args, timeout=None, memory_bytes=None) as review:
+        with ExportWriter(out / "exports") as exports:
+            for doc, report in submissions(store, latest):
+                exports.add_submission(*submission_rows(doc, report))
+            exports.finish(cross, conc, quarantine)
+        review.result()
+    return len(latest), len(cross)
