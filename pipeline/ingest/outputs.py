@@ -26,7 +26,7 @@ def slim_documents(store: Store, latest: list[dict[str, Any]]) -> list[dict[str,
     """Every latest submission without its budget lines and cell map (what cross-checks and names need)."""
     meta = {row["latest_sha256"]: row for row in latest}
     docs = []
-    for sha, submission, _ in store.documents(list(meta)):
+    for sha, submission, _ in store.documents(list(meta), reports=False):
         row = meta[sha]
         docs.append({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
                      "versions": row["versions"],

@@ -244,16 +244,19 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def documents(self, shas: list[str]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-        """(hash, submission, report) of the given files, in the order given, a few hundred at a time."""
+    def documents(self, shas: list[str], *, reports: bool = True) -> Iterator[tuple[str, Any, Any]]:
+        """(hash, submission, report) of the given files, in the order given, a few hundred at a time.
+
+        ``reports=False`` leaves the findings reports unread (None): what the cross-checks need is less.
+        """
+        columns = [t.documents.c.sha256, t.documents.c.submission] + ([t.documents.c.report] if reports else [])
         with self.engine.connect() as conn:
             for start in range(0, len(shas), 500):
                 chunk = shas[start:start + 500]
-                q = select(t.documents.c.sha256, t.documents.c.submission, t.documents.c.report).where(
-                    t.documents.c.sha256.in_(chunk))
-                got = {r.sha256: (r.submission, r.report) for r in conn.execute(q)}
+                got = {r[0]: r[1:] for r in conn.execute(select(*columns).where(t.documents.c.sha256.in_(chunk)))}
                 for sha in chunk:
-                    yield sha, *got[sha]
+                    row = got[sha]
+                    yield sha, row[0], row[1] if reports else None
 
     def output_state(self) -> str:
         """A fingerprint of everything the outputs are built from: the latest version of each submission,
