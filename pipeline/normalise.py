@@ -25,6 +25,7 @@ __all__ = [
     "strip_controls",
     "to_bool",
     "to_date",
+    "to_fiscal_year",
     "to_int",
     "to_number",
     "to_text",
@@ -92,6 +93,7 @@ class NormaliseError(ValueError):
     _NAMES: ClassVar[dict[str, tuple[str, str]]] = {
         "text": ("文字列", "text"), "yen": ("金額", "an amount"), "date": ("日付", "a date"),
         "number": ("数値", "a number"), "int": ("整数", "a whole number"), "bool": ("はい／いいえ", "yes/no"),
+        "fiscal_year": ("年度", "a fiscal year"),
     }
 
     def __init__(self, kind: str, value: object) -> None:
@@ -263,6 +265,41 @@ def to_int(value: Any) -> int | None:
     if d != d.to_integral_value():
         raise NormaliseError("int", value)
     return int(d)
+
+
+_FY_WESTERN = re.compile(r"(?:FY)?(?P<y>\d+)(?:年度|年)?", re.IGNORECASE)
+_FY_ERA = re.compile(r"(?P<era>明治|大正|昭和|平成|令和|[MTSHR])\.?(?P<n>元|\d{1,2})(?:年度|年)?", re.IGNORECASE)
+
+
+def to_fiscal_year(value: Any) -> int | None:
+    """A fiscal year as people write it: 2026, 2026年度, ２０２６年度, FY2026, 令和8年度, R8, 令和元年度.
+
+    Returns the (Western) year the fiscal year starts in; digits alone come back as they are, so an
+    absurd figure is refused by the field's range, not here. Anything else raises.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool | dt.date | dt.time):
+        raise NormaliseError("fiscal_year", value)
+    if isinstance(value, int | float):
+        try:
+            return to_int(value)
+        except NormaliseError as exc:
+            raise NormaliseError("fiscal_year", value) from exc
+    text = _compact(str(value))
+    if not text:
+        return None
+    m = _FY_WESTERN.fullmatch(text)
+    if m and m.group("y").isascii():
+        digits = m.group("y")
+        return int(digits) if len(digits) <= 18 else 10**18  # beyond any range, without int()'s digit limit
+    m = _FY_ERA.fullmatch(text)
+    if m:
+        era = m.group("era")
+        n = 1 if m.group("n") == "元" else int(m.group("n"))
+        if n >= 1:
+            return _ERA_START[era.upper() if len(era) == 1 else era] + n - 1
+    raise NormaliseError("fiscal_year", value)
 
 
 def _flag(token: str) -> bool | None:

@@ -68,19 +68,34 @@ def abs_ref(sheet: str, cell: str) -> str:
 
 
 def row_formula(pack: Pack, kind: str, letters: dict[str, str], row: int) -> str:
-    """The spreadsheet formula of a calculated table column in one row."""
-    if kind == "amount":
-        return formulas.sheet_amount(f"{letters['unit_price']}{row}", f"{letters['quantity']}{row}")
-    if kind == "days":
-        return formulas.sheet_days(f"{letters['start']}{row}", f"{letters['end']}{row}")
-    if kind == "deduction_rate":
-        table = pack.money["tax_equivalent"]["transitional_deduction"]
-        return formulas.sheet_deduction(f"{letters['transaction_date']}{row}", table)
-    if kind == "tax_equivalent":
-        rate = pack.money["tax_equivalent"]["rate"]
-        return formulas.sheet_tax_equivalent(f"{letters['transaction_amount']}{row}",
-                                             f"{letters['deduction_rate']}{row}", rate)
+    """The spreadsheet formula of a calculated table column in one row (the form names its inputs).
+
+    ``letters`` are the column letters of one table; the column is the one of that table whose
+    formula is ``kind``.
+    """
+    for table in pack.form["tables"]:
+        if not set(letters) <= {c["key"] for c in table["columns"]}:
+            continue
+        for col in table["columns"]:
+            if col.get("formula") == kind:
+                refs = [f"{letters[a]}{row}" for a in col["args"]]
+                return formulas.ROW[kind].sheet(pack, *refs)
     raise ValueError(f"unknown row formula {kind!r}")
+
+
+def total_formula(pack: Pack, spec: dict[str, Any]) -> str:
+    """The spreadsheet formula of a calculated total: its inputs are defined names (fields) or a
+    table's column (``budget.amount`` -> tblBudget[header])."""
+    refs = []
+    for arg in spec["args"]:
+        if "." in arg:
+            table, column = arg.split(".", 1)
+            col = pack.column(table, column)
+            assert col is not None  # the pack check guarantees it
+            refs.append(f"{pack.tables[table]['name']}[{header_text(col)}]")
+        else:
+            refs.append(pack.fields[arg]["name"])
+    return formulas.TOTAL[spec["formula"]].sheet(pack, *refs)
 
 
 class _Builder:
@@ -166,7 +181,7 @@ class _Builder:
             cell.fill = _INPUT
         if f["type"] in _FORMATS:
             cell.number_format = _FORMATS[f["type"]]
-        if f.get("formula") == "overhead_rate":
+        if f.get("format") == "percent":
             cell.number_format = "0.00%"
         if f.get("long"):
             cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -198,7 +213,8 @@ class _Builder:
             cap = round(money["base_amount"] * (1 + money.get("excess_ratio", 0)))
             r = self.next_row(key)
             ws.cell(row=r, column=1,
-                    value=f"基本額 {money['base_amount']:,}円（超過は1割まで {cap:,}円、理由の記入が必要）")
+                    value=f"基本額 {money['base_amount']:,}円（超過は{money.get('excess_ratio', 0):.0%}まで "
+                          f"{cap:,}円、理由の記入が必要）")
             ws.cell(row=r, column=2, value=f"Base amount {money['base_amount']:,} yen (up to {cap:,} yen "
                                            "with a written reason)").font = _EN
         r = self.next_row(key)
@@ -229,7 +245,7 @@ class _Builder:
             cell.alignment = Alignment(wrap_text=True, vertical="center")
             letter = letters[col["key"]]
             width = 14 if col["type"] in ("yen", "date", "int", "number", "bool") else 24
-            if col["key"] in ("description", "activity", "purpose", "note"):
+            if col.get("long"):
                 width = 36
             ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width or 0, width)
             if col.get("list"):
@@ -253,22 +269,11 @@ class _Builder:
         return sum(1 for t in self.pack.form["tables"] if t["sheet"] == sheet_key)
 
     def total_formulas(self) -> None:
-        budget = self.pack.tables["budget"]
-        amount_header = header_text(next(c for c in budget["columns"] if c["key"] == "amount"))
-        money = self.pack.money
-        texts = {
-            "direct_total": f"=SUM({budget['name']}[{amount_header}])",
-            "overhead_rate": "=IF(N(budget_direct_total)>0,N(budget_overhead)/budget_direct_total,0)",
-            "total": "=N(budget_direct_total)+N(budget_overhead)",
-        }
-        if "included_tax" in money:
-            n, d = money["included_tax"]["numerator"], money["included_tax"]["denominator"]
-            texts["included_tax"] = f"=ROUNDDOWN(N(budget_total)*{n}/{d},0)"
         for f in self.pack.form["totals"]["fields"]:
             if f.get("formula"):
                 dn = self.wb.defined_names[f["name"]]
                 sheet, ref = next(iter(dn.destinations))
-                self.wb[sheet][ref.replace("$", "")] = texts[f["formula"]]
+                self.wb[sheet][ref.replace("$", "")] = total_formula(self.pack, f)
 
     def build(self) -> Workbook:
         self.lists_sheet()

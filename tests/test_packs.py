@@ -7,7 +7,7 @@ import pytest
 from pipeline import schemas
 from pipeline.packs import load_pack, pack_ids
 from pipeline.rules.checks import CHECKS
-from pipeline.schema_builder import build_submission_schema
+from pipeline.schema_builder import build_pack_schema, build_submission_schema
 from tests.conftest import PACKS
 
 
@@ -44,12 +44,16 @@ def test_numbers_of_the_calls() -> None:
     irule = {r["code"]: r for r in india.rules}
     assert irule["stay.total-too-long"]["params"]["max_months"] == 12
     assert irule["visit.end-too-late"]["params"]["max"] == "2027-03-31"
-    bands = india.money["tax_equivalent"]["transitional_deduction"]
-    assert [(b["to"], b["deductible"]) for b in bands] == [("2026-09-30", 0.8), ("2029-09-30", 0.5)]
+    bands = india.money["tax_equivalent"]["transitional_deduction"]["bands"]
+    assert [(b["to"], b["deductible"]) for b in bands] == [("2026-09-30", 0.8), ("2028-09-30", 0.7),
+                                                           ("2030-09-30", 0.5), ("2031-09-30", 0.3)]
 
 
 def test_committed_submission_schema_is_generated_from_the_forms() -> None:
     assert schemas.schema("submission") == build_submission_schema(), "run `shinsei schema build`"
+    for pack_id in PACKS:   # one schema per pack besides the envelope
+        assert schemas.schema(f"submission/{pack_id}") == build_pack_schema(load_pack(pack_id)), \
+            "run `shinsei schema build`"
 
 
 def test_broken_pack_is_refused(tmp_path, monkeypatch) -> None:

@@ -1,7 +1,11 @@
 """Checks across submissions (rules in each pack's ``cross_rules``) and concentration tables.
 
-Run on the latest version of every submission after a batch: the same PI twice in a course,
-the same person in two applications, overlapping stays. Each finding cites its clause.
+Run on the latest version of every submission after a batch: the same PI twice in a course, the same
+person in two applications, overlapping stays, simultaneous applications that do not say how they
+relate. Each cross rule names its scope — what the submissions compared share (programme, course,
+fiscal year) — so an FY2025 and an FY2026 application sharing a person do not collide unless the rule
+says so. Tables and columns come from each form's bindings and ``report`` section; each finding cites
+its clause. Every cross check declares its contract, checked when the pack is loaded.
 """
 
 from __future__ import annotations
@@ -9,71 +13,112 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.findings import render
 from pipeline.normalise import fold_for_match
 from pipeline.packs import Pack, load_pack
+from pipeline.rules.contract import Contract, message_params
 
 Doc = dict[str, Any]  # {"key", "file", "program", "submission"}
-CrossCheck = Callable[[list[Doc], dict[str, Any]], Iterator[tuple[str, list[Doc]]]]
+
+
+@dataclass
+class CrossHit:
+    """Submissions that together break a cross rule, the value they share, and values for the message."""
+
+    value: str
+    docs: list[Doc]
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+CrossCheck = Callable[[list[Doc], dict[str, Any], dict[str, Pack]], Iterator[CrossHit]]
 CROSS_CHECKS: dict[str, CrossCheck] = {}
+CROSS_CONTRACTS: dict[str, Contract] = {}
+_SHARED = ("value", "count", "files")
 
 
-def cross_check(name: str) -> Callable[[CrossCheck], CrossCheck]:
+def cross_check(name: str, params: dict[str, Any] | None = None, values: tuple[str, ...] = (),
+                reads: tuple[str, ...] = ()) -> Callable[[CrossCheck], CrossCheck]:
     def register(fn: CrossCheck) -> CrossCheck:
         CROSS_CHECKS[name] = fn
+        CROSS_CONTRACTS[name] = Contract(params or {}, frozenset((*_SHARED, *values)), reads)
         return fn
     return register
 
 
-def _person_key(p: dict[str, Any]) -> tuple[str, str] | None:
-    name = p.get("name")
+def _col(packs: dict[str, Pack], d: Doc, group: str, concept: str) -> str | None:
+    return packs[d["program"]].bind(group, concept)
+
+
+def _rows(packs: dict[str, Pack], d: Doc, group: str) -> list[dict[str, Any]]:
+    table = packs[d["program"]].bound_table(group)
+    return (d["submission"].get(table) or []) if table else []
+
+
+def _person_key(packs: dict[str, Pack], d: Doc, p: dict[str, Any]) -> tuple[str, str] | None:
+    name = p.get(_col(packs, d, "people", "name") or "")
     if not name:
         return None
-    return fold_for_match(name), p.get("birth_date") or ""
+    return fold_for_match(name), p.get(_col(packs, d, "people", "birth_date") or "") or ""
 
 
-@cross_check("duplicate_plan_key")
-def duplicate_plan_key(docs: list[Doc], params: dict[str, Any]) -> Iterator[tuple[str, list[Doc]]]:
+@cross_check("duplicate_plan_key", {"fields": "fields"})
+def duplicate_plan_key(docs: list[Doc], params: dict[str, Any], packs: dict[str, Pack]) -> Iterator[CrossHit]:
+    """Several submissions with the same plan fields (the same PI at the same institution)."""
+    for value, group in _plan_groups(docs, params["fields"]).items():
+        if len(group) > 1:
+            yield CrossHit(value, group)
+
+
+def _plan_groups(docs: list[Doc], fields: list[str]) -> dict[str, list[Doc]]:
     groups: dict[tuple[str, ...], list[Doc]] = defaultdict(list)
     for d in docs:
         plan = d["submission"].get("plan") or {}
-        values = tuple(fold_for_match(str(plan.get(f) or "")) for f in params["fields"])
+        values = tuple(fold_for_match(str(plan.get(f) or "")) for f in fields)
         if all(values):
             groups[values].append(d)
-    for group in groups.values():
-        if len(group) > 1:
-            plan = group[0]["submission"]["plan"]
-            yield " / ".join(str(plan.get(f)) for f in params["fields"]), group
+    return {" / ".join(str(g[0]["submission"]["plan"].get(f)) for f in fields): g for g in groups.values()}
 
 
-def _people(docs: list[Doc], roles: list[str]) -> dict[tuple[str, str], list[tuple[Doc, dict[str, Any]]]]:
+def _people(docs: list[Doc], roles: list[str], packs: dict[str, Pack]
+            ) -> dict[tuple[str, str], list[tuple[Doc, dict[str, Any]]]]:
     seen: dict[tuple[str, str], list[tuple[Doc, dict[str, Any]]]] = defaultdict(list)
     for d in docs:
-        for p in d["submission"].get("participants") or []:
-            key = _person_key(p)
-            if key and (not roles or p.get("role") in roles):
+        role = _col(packs, d, "people", "role") or ""
+        for p in _rows(packs, d, "people"):
+            key = _person_key(packs, d, p)
+            if key and (not roles or p.get(role) in roles):
                 seen[key].append((d, p))
     return seen
 
 
-@cross_check("same_person_in_several")
-def same_person_in_several(docs: list[Doc], params: dict[str, Any]) -> Iterator[tuple[str, list[Doc]]]:
-    for entries in _people(docs, params.get("roles", [])).values():
+_PEOPLE = ("people.name", "people.birth_date", "people.role")
+
+
+@cross_check("same_person_in_several", {"roles?": "roles"}, reads=_PEOPLE)
+def same_person_in_several(docs: list[Doc], params: dict[str, Any], packs: dict[str, Pack]) -> Iterator[CrossHit]:
+    """The same person (name and date of birth) in several submissions."""
+    for entries in _people(docs, params.get("roles") or [], packs).values():
         distinct = {d["key"]: d for d, _ in entries}
         if len(distinct) > 1:
-            yield entries[0][1]["name"], list(distinct.values())
+            d, p = entries[0]
+            yield CrossHit(p[_col(packs, d, "people", "name") or ""], list(distinct.values()))
 
 
-@cross_check("overlapping_stays")
-def overlapping_stays(docs: list[Doc], params: dict[str, Any]) -> Iterator[tuple[str, list[Doc]]]:
-    for entries in _people(docs, params.get("roles", [])).values():
+@cross_check("overlapping_stays", {"roles?": "roles"},
+             reads=(*_PEOPLE, "people.no", "visits.person", "visits.start", "visits.end"))
+def overlapping_stays(docs: list[Doc], params: dict[str, Any], packs: dict[str, Pack]) -> Iterator[CrossHit]:
+    """The same person's stays overlapping between submissions."""
+    for entries in _people(docs, params.get("roles") or [], packs).values():
         spans = []
         for d, p in entries:
-            for v in d["submission"].get("visits") or []:
-                if v.get("participant_no") == p.get("no") and v.get("start") and v.get("end"):
-                    spans.append((v["start"], v["end"], d))
+            no, person = _col(packs, d, "people", "no"), _col(packs, d, "visits", "person")
+            start, end = _col(packs, d, "visits", "start"), _col(packs, d, "visits", "end")
+            for v in _rows(packs, d, "visits"):
+                if v.get(person) == p.get(no) and v.get(start) and v.get(end):
+                    spans.append((v[start], v[end], d))
         spans.sort(key=lambda s: (s[0], s[1], s[2]["key"]))
         clash: dict[str, Doc] = {}
         for i, (_s1, e1, d1) in enumerate(spans):
@@ -83,38 +128,97 @@ def overlapping_stays(docs: list[Doc], params: dict[str, Any]) -> Iterator[tuple
                 if d1["key"] != d2["key"]:
                     clash[d1["key"]], clash[d2["key"]] = d1, d2
         if clash:
-            yield entries[0][1]["name"], [clash[k] for k in sorted(clash)]
+            d, p = entries[0]
+            yield CrossHit(p[_col(packs, d, "people", "name") or ""], [clash[k] for k in sorted(clash)])
+
+
+@cross_check("related_field_required", {"fields": "fields", "across": "enum:course|pack", "field": "field"},
+             values=("missing", "label_ja", "label_en"))
+def related_field_required(docs: list[Doc], params: dict[str, Any], packs: dict[str, Pack]) -> Iterator[CrossHit]:
+    """Submissions with the same plan fields in different courses (or packs) — simultaneous applications —
+    where ``field`` (how they relate) is empty in any of them."""
+    def side(d: Doc) -> str:
+        pack = packs[d["program"]]
+        return pack.data["course"]["id"] if params["across"] == "course" else pack.id
+
+    for value, group in _plan_groups(docs, params["fields"]).items():
+        if len({side(d) for d in group}) < 2:
+            continue
+        missing = sorted((d for d in group if not (d["submission"].get("plan") or {}).get(params["field"])),
+                         key=lambda d: d["file"])
+        if missing:
+            spec = packs[missing[0]["program"]].fields.get(params["field"], {})
+            label = spec.get("label", {"ja": params["field"], "en": params["field"]})
+            yield CrossHit(value, group, {"missing": [d["file"] for d in missing],
+                                          "label_ja": label["ja"], "label_en": label["en"]})
+
+
+def _scope(pack: Pack, scope: list[str]) -> tuple[Any, ...]:
+    attrs = {"pack": pack.id, "programme": pack.data["programme"]["id"], "course": pack.data["course"]["id"],
+             "fiscal_year": pack.data["fiscal_year"]}
+    return tuple(attrs[s] for s in scope)
+
+
+def _scope_label(pack: Pack, scope: list[str]) -> str:
+    """How a finding names its scope: the pack id, or e.g. nexus-ytec/2025 (both courses of FY2025)."""
+    if "pack" in scope:
+        return pack.id
+    return "/".join(str(v) for v in _scope(pack, scope))
 
 
 def run_cross_checks(docs: list[Doc]) -> list[dict[str, Any]]:
     """Cross-submission findings as database rows (deterministic ids), sorted."""
     packs: dict[str, Pack] = {pid: load_pack(pid) for pid in sorted({d["program"] for d in docs})}
-    done: set[tuple[str, str]] = set()
+    done: set[tuple[str, tuple[Any, ...]]] = set()
     rows: list[dict[str, Any]] = []
-    for pid, pack in packs.items():
-        for rule in pack.data.get("cross_rules", []):
-            if rule["scope"] == "pack":
-                scope_id, members = pid, [d for d in docs if d["program"] == pid]
-            else:
-                scope_id = pack.data["programme"]["id"]
-                members = [d for d in docs if packs[d["program"]].data["programme"]["id"] == scope_id]
-            if (rule["code"], scope_id) in done:
+    for _pid, pack in packs.items():
+        for rule in pack.cross_rules:
+            scope = rule["scope"]
+            scope_key = _scope(pack, scope)
+            if (rule["code"], scope_key) in done:
                 continue
-            done.add((rule["code"], scope_id))
+            done.add((rule["code"], scope_key))
+            members = [d for d in docs if _scope(packs[d["program"]], scope) == scope_key]
+            scope_id = _scope_label(pack, scope)
             clause = pack.clause(rule["clause"])
-            for value, group in CROSS_CHECKS[rule["check"]](members, rule["params"]):
-                group = sorted(group, key=lambda d: d["file"])
+            base = {**pack.message_values(), **message_params(rule["params"])}
+            for hit in CROSS_CHECKS[rule["check"]](members, rule["params"], packs):
+                group = sorted(hit.docs, key=lambda d: d["file"])
                 files = [d["file"] for d in group]
-                values = {"value": value, "count": len(group), "files": "、".join(files)}
-                ident = hashlib.sha256("|".join([rule["code"], value, *(d["key"] for d in group)]).encode())
+                values = {**base, **hit.values, "value": hit.value, "count": len(group), "files": files}
+                ident = hashlib.sha256("|".join([rule["code"], hit.value, *(d["key"] for d in group)]).encode())
                 rows.append({
                     "id": ident.hexdigest(), "code": rule["code"], "severity": rule["severity"], "program": scope_id,
-                    "value": value, "submissions": [d["key"] for d in group], "files": files,
-                    "message_ja": render(rule["message"]["ja"], values),
-                    "message_en": render(rule["message"]["en"], values.__or__({"files": ", ".join(files)})),
+                    "value": hit.value, "submissions": [d["key"] for d in group], "files": files,
+                    "message_ja": render(rule["message"]["ja"], _joined(values, "、")),
+                    "message_en": render(rule["message"]["en"], _joined(values, ", ")),
                     "clause_document": clause["document"], "clause_section": clause["section"],
                 })
     return sorted(rows, key=lambda r: (r["program"], r["code"], r["value"], r["id"]))
+
+
+def _joined(values: dict[str, Any], sep: str) -> dict[str, Any]:
+    """Lists (file names) joined as each language writes a list."""
+    return {k: sep.join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _report_values(pack: Pack, sub: dict[str, Any], name: str) -> list[str]:
+    """The values the form's ``report.<name>`` points at (plan fields, table columns); list codes only
+    for columns with a list (text typed outside the list, such as 日本 for a country, is left out)."""
+    out: list[str] = []
+    for ref in pack.form.get("report", {}).get(name, []):
+        if "field" in ref:
+            value = (sub.get("plan") or {}).get(ref["field"])
+            if value:
+                out.append(value)
+            continue
+        spec = pack.column(ref["table"], ref["column"]) or {}
+        codes = {ch.code for ch in pack.lists.get(spec.get("list", ""), [])} if spec.get("list") else None
+        for row in sub.get(ref["table"]) or []:
+            value = row.get(ref["column"])
+            if value and (codes is None or value in codes):
+                out.append(value)
+    return out
 
 
 def concentration(docs: list[Doc]) -> dict[str, list[dict[str, Any]]]:
@@ -122,22 +226,19 @@ def concentration(docs: list[Doc]) -> dict[str, list[dict[str, Any]]]:
     by: dict[str, dict[tuple[str, str], list[int]]] = {"country": defaultdict(lambda: [0, 0]),
                                                        "institution": defaultdict(lambda: [0, 0]),
                                                        "counterpart": defaultdict(lambda: [0, 0])}
+    packs: dict[str, Pack] = {}
     for d in docs:
+        pack = packs.get(d["program"]) or packs.setdefault(d["program"], load_pack(d["program"]))
         sub = d["submission"]
-        total = sub["totals"]["total"]
-        plan = sub.get("plan") or {}
+        total = sub["totals"].get(pack.bind("totals", "total") or "", 0)
         programme = d["program"]
-        countries = sorted({c.get("country") for c in sub.get("counterparts") or [] if c.get("country")}
-                           | {p.get("country") for p in sub.get("participants") or [] if p.get("country")})
-        for c in countries:
+        for c in sorted(set(_report_values(pack, sub, "countries"))):
             by["country"][(programme, c)][0] += 1
             by["country"][(programme, c)][1] += total
-        inst = plan.get("institution") or "—"
+        inst = next(iter(_report_values(pack, sub, "institutions")), None) or "—"
         by["institution"][(programme, inst)][0] += 1
         by["institution"][(programme, inst)][1] += total
-        partners = sorted({c.get("institution") for c in sub.get("counterparts") or [] if c.get("institution")}
-                          | ({plan["india_institution"]} if plan.get("india_institution") else set()))
-        for c in partners:
+        for c in sorted(set(_report_values(pack, sub, "counterparts"))):
             by["counterpart"][(programme, c)][0] += 1
             by["counterpart"][(programme, c)][1] += total
     return {dim: [{"program": k[0], dim: k[1], "applications": v[0], "requested_yen": v[1]}

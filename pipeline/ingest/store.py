@@ -18,8 +18,7 @@ from pipeline import __version__
 from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
 from pipeline.ingest.sources import SourceFile
-from pipeline.normalise import fold_for_match
-from pipeline.resources import packs_dir
+from pipeline.packs import search_folders, submission_key  # identity: the fields the form's ``identity`` names
 
 log = logging.getLogger("shinsei.ingest")
 
@@ -52,21 +51,15 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def submission_key(sub: dict[str, Any]) -> str:
-    """Identity of an application across versions: programme, institution, PI, and title or invitee."""
-    plan = sub.get("plan") or {}
-    invitees = [p.get("name") or "" for p in sub.get("participants") or [] if p.get("role") == "invitee"]
-    parts = [sub["program"], plan.get("institution") or "", plan.get("pi_name") or "",
-             (invitees[0] if invitees else plan.get("title_ja") or "")]
-    return hashlib.sha256("|".join(fold_for_match(str(p)) for p in parts).encode()).hexdigest()
-
-
 @functools.cache
 def packs_fingerprint() -> str:
-    """A hash of every rule pack, form and lexicon file: a changed pack rebuilds the outputs."""
+    """A hash of every rule pack, form and lexicon file: a changed pack rebuilds the outputs.
+
+    Cached for the process: packs do not change while an ingest runs."""
     h = hashlib.sha256()
-    for path in sorted(packs_dir().rglob("*.yaml")):
-        h.update(path.relative_to(packs_dir()).as_posix().encode() + b"\0" + path.read_bytes())
+    for folder in search_folders():  # the shipped packs, and any on SHINSEI_PACKS_PATH
+        for path in sorted(folder.rglob("*.yaml")):
+            h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 

@@ -8,6 +8,7 @@ from pipeline.findings import Finding, render
 from pipeline.packs import Pack
 from pipeline.rules.checks import CHECKS
 from pipeline.rules.context import Context
+from pipeline.rules.contract import message_params
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -26,6 +27,7 @@ def run_rules(sub: dict[str, Any], pack: Pack, stage: str = "draft") -> list[Fin
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
     ctx = Context(sub, pack)
     out: list[Finding] = []
+    pack_values = pack.message_values()
     for rule in pack.rules:
         if rule.get("stage", "draft") == "submission" and stage != "submission":
             continue
@@ -33,13 +35,17 @@ def run_rules(sub: dict[str, Any], pack: Pack, stage: str = "draft") -> list[Fin
         if fn is None:
             raise UnknownCheck(f"{pack.id}: rule {rule['code']} uses unknown check {rule['check']!r}")
         clause = pack.clause(rule["clause"])
+        base: dict[str, Any] | None = None
         for hit in fn(ctx, rule["params"]):
+            if base is None:  # a message may quote the rule's own numbers ({max_age}, {min_days} …)
+                base = {**pack_values, **message_params(rule["params"])}
+            values = {**base, **hit.values}
             out.append(Finding(
                 code=hit.code or rule["code"],
                 severity=hit.severity or rule["severity"],
                 clause=hit.clause or clause,
-                message_ja=hit.message_ja or render(rule["message"]["ja"], hit.values),
-                message_en=hit.message_en or render(rule["message"]["en"], hit.values),
+                message_ja=hit.message_ja or render(rule["message"]["ja"], values),
+                message_en=hit.message_en or render(rule["message"]["en"], values),
                 location=hit.location,
                 expected=hit.expected,
                 actual=hit.actual,

@@ -1,8 +1,9 @@
-"""What every check needs: the submission, its pack, and a way to point at cells."""
+"""What every check needs: the submission, its pack, the form's bindings, and a way to point at cells."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -32,22 +33,47 @@ class Context:
     sub: dict[str, Any]
     pack: Pack
 
-    def items(self, table: str) -> list[dict[str, Any]]:
-        return self.sub.get(table) or []
+    def items(self, table: str | None) -> list[dict[str, Any]]:
+        return (self.sub.get(table) or []) if table else []
 
-    def cell(self, table: str, index: int, column: str | None = None) -> Location:
+    # -- bindings: what the form calls people, visits, budget … -----------------------------------
+    def table(self, group: str) -> str | None:
+        return self.pack.bound_table(group)
+
+    def col(self, group: str, concept: str) -> str:
+        """The column (or field) key the form binds to ``group.concept`` (the pack check guarantees it)."""
+        key = self.pack.bind(group, concept)
+        if key is None:
+            raise KeyError(f"{self.pack.id}: the form binds nothing to {group}.{concept}")
+        return key
+
+    def rows(self, group: str) -> list[dict[str, Any]]:
+        return self.items(self.table(group))
+
+    def plan(self, concept: str) -> Any:
+        return self.sub["plan"].get(self.col("plan", concept))
+
+    def total(self, concept: str) -> Any:
+        return self.sub["totals"].get(self.col("totals", concept))
+
+    # -- locations -------------------------------------------------------------------------------
+    def cell(self, table: str | None, index: int, column: str | None = None) -> Location:
         """Location of a table row (its whole width) or of one of its cells."""
-        src = self.sub["source"]["tables"].get(table)
+        src = self.sub["source"]["tables"].get(table) if table else None
+        path = f"/{table}/{index}" + (f"/{column}" if column else "")
         if not src or index >= len(src["rows"]):
-            return Location(path=f"/{table}/{index}" + (f"/{column}" if column else ""))
+            return Location(path=path)
         row = src["rows"][index]
         cols = src["columns"]
-        path = f"/{table}/{index}" + (f"/{column}" if column else "")
         if column and column in cols:
             return Location(sheet=src["sheet"], cell=f"{cols[column]}{row}", row=row, path=path)
         letters = sorted(cols.values(), key=lambda s: (len(s), s))
         rng = f"{letters[0]}{row}:{letters[-1]}{row}" if letters else None
         return Location(sheet=src["sheet"], range=rng, row=row, path=path)
+
+    def at(self, group: str, index: int, concept: str | None = None) -> Location:
+        """Location of a row (or one bound cell) of the table bound to ``group``."""
+        return self.cell(self.table(group), index, self.col(group, concept) if concept else None)
 
     def field(self, key: str) -> Location:
         ref = self.sub["source"]["fields"].get(key)
@@ -57,17 +83,28 @@ class Context:
         sheet, cell = split_ref(ref)
         return Location(sheet=sheet, cell=cell, path=path)
 
+    # -- people and their visits ------------------------------------------------------------------
     @cached_property
     def people(self) -> dict[int, dict[str, Any]]:
-        return {p["no"]: p for p in self.items("participants") if p.get("no") is not None}
+        no = self.col("people", "no")
+        return {p[no]: p for p in self.rows("people") if p.get(no) is not None}
 
     @cached_property
     def visits_by_person(self) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        person = self.col("visits", "person")
         out: dict[int, list[tuple[int, dict[str, Any]]]] = {}
-        for i, v in enumerate(self.items("visits")):
-            if v.get("participant_no") is not None:
-                out.setdefault(v["participant_no"], []).append((i, v))
+        for i, v in enumerate(self.rows("visits")):
+            if v.get(person) is not None:
+                out.setdefault(v[person], []).append((i, v))
         return out
+
+    def role(self, item: dict[str, Any]) -> Any:
+        key = self.pack.bind("people", "role")
+        return item.get(key) if key else None
+
+    def name(self, item: dict[str, Any]) -> Any:
+        key = self.pack.bind("people", "name")
+        return item.get(key) if key else None
 
     def label(self, list_name: str, value: Any) -> str:
         """A code shown as its Japanese/English label; unknown text shown as written."""
@@ -76,7 +113,14 @@ class Context:
 
     def person_name(self, no: int | None) -> str:
         p = self.people.get(no) if no is not None else None
-        return (p.get("name") if p else None) or f"No.{no}"
+        return (self.name(p) if p else None) or f"No.{no}"
+
+    def visit_months(self, v: dict[str, Any]) -> float:
+        """A visit's length in months by the pack's convention (0 when it has no valid dates)."""
+        s, e = date(v.get(self.col("visits", "start"))), date(v.get(self.col("visits", "end")))
+        if s is None or e is None or e < s:
+            return 0.0
+        return months_between(s, e, self.pack.months.get("days_per_month", 30))
 
 
 def date(value: str | None) -> dt.date | None:
@@ -95,14 +139,24 @@ def add_months(d: dt.date, months: int) -> dt.date:
     raise ValueError(d)
 
 
-def months_between(start: dt.date, end: dt.date) -> float:
-    """Length of a stay from start to end inclusive in months: whole months plus days/30."""
+def months_between(start: dt.date, end: dt.date, days_per_month: int = 30) -> float:
+    """Length of a stay from start to end inclusive in months: whole calendar months plus the
+    remaining days / ``days_per_month`` (the pack's ``months`` convention), to two places."""
     stop = end + dt.timedelta(days=1)
     whole = (stop.year - start.year) * 12 + stop.month - start.month
     while whole > 0 and add_months(start, whole) > stop:
         whole -= 1
     rest = (stop - add_months(start, whole)).days
-    return round(whole + rest / 30, 2)
+    return round(whole + rest / days_per_month, 2)
+
+
+def round_months(months: float, partial: str) -> float:
+    """Months as a budget counts them: ``up`` (a part of a month is a month), ``down`` or ``exact``."""
+    if partial == "up":
+        return math.ceil(round(months, 2))
+    if partial == "down":
+        return math.floor(round(months, 2))
+    return round(months, 2)
 
 
 def age_on(birth: dt.date, on: dt.date) -> int:
