@@ -1,14 +1,18 @@
 """``shinsei``: the command line over the engine. Thin: every command is one engine call.
 
 Exit codes of ``validate``: 0 no errors, 1 rule errors, 2 the file cannot be read.
+
+Start-up is part of every command's time (``shinsei validate`` is one short process): the parser is
+built from argparse alone, and each command imports what it uses when it runs (the engine, the
+classifier, pandas and SQLAlchemy for ingest, xlwings for the add-in). tests/test_startup.py holds
+``--help`` and ``validate`` to that.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,8 @@ EPILOG = """\
 
 
 def _print_json(data: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -76,11 +82,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.all or args.db:
+        return _export_database(args)
+    import json
+    import tempfile
+
     from pipeline.safety import WorkbookRejected
     from pipeline.validate import validate_file
 
-    if args.all or args.db:
-        return _export_database(args)
     if not args.file:
         print("書き出すブックを指定してください（または --db URL --all）/ name a workbook to export "
               "(or --db URL --all)", file=sys.stderr)
@@ -188,15 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="shinsei",
-        description="申請 shinsei — JST交流プログラム申請書（交流計画書・経費計画）の検証・正規化ツール / "
-                    "validation and normalisation of JST exchange-programme application workbooks",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"shinsei {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_validate(sub: Any) -> None:
     v = sub.add_parser("validate", help="ブックを検証 / validate a workbook",
                        description="ブックを制度のルールで検証し、日英の報告を表示します。終了コード: 0 エラーなし、"
                                    "1 ルール違反あり、2 読み込めない。 / Validate a workbook against its programme's "
@@ -217,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "this process (trusted files only)")
     v.set_defaults(func=cmd_validate)
 
+
+def _add_export(sub: Any) -> None:
     e = sub.add_parser("export", help="正規化JSONを出力 / export the normalised JSON",
                        description="ブック1件の正規化JSONを出力します。--db URL --all -o フォルダ で、取り込み済みの"
                                    "全申請のJSONをデータベースから書き出します（未作成の分だけ）。 / "
@@ -232,45 +235,88 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-isolate", action="store_true")
     e.set_defaults(func=cmd_export)
 
+
+def _add_template(sub: Any) -> None:
     t = sub.add_parser("template", help="様式の生成・一覧 / build or list templates")
     t.add_argument("action", choices=["build", "list"])
     t.add_argument("--program", help="この制度だけ / only this pack")
     t.add_argument("--out", help="出力フォルダ（既定: templates/）/ output folder")
     t.set_defaults(func=cmd_template)
 
+
+def _add_samples(sub: Any) -> None:
     s = sub.add_parser("samples", help="サンプルの生成 / build the sample workbooks")
     s.add_argument("action", choices=["build"])
     s.add_argument("--out", help="出力フォルダ（既定: samples/）/ output folder")
     s.set_defaults(func=cmd_samples)
 
+
+def _add_schema(sub: Any) -> None:
     sc = sub.add_parser("schema", help="submission.schema.json を様式から生成 / regenerate the submission schema")
     sc.add_argument("action", choices=["build"])
     sc.add_argument("--out")
     sc.set_defaults(func=cmd_schema)
 
+
+def _add_demo(sub: Any) -> None:
     d = sub.add_parser("demo", help="同梱サンプルを検証 / validate the bundled samples")
     d.add_argument("--samples", help="サンプルのフォルダ / samples folder")
     d.add_argument("--out", help="注釈付きの写しの出力先（既定: out/demo）/ where annotated copies go")
     d.set_defaults(func=cmd_demo)
 
-    from pipeline.ingest.cli import add_parser as add_ingest
 
-    add_ingest(sub)
-    try:
-        from pipeline.eligibility.cli import add_parser as add_classify
+def _add_ingest(sub: Any) -> None:
+    from pipeline.ingest.cli import add_parser  # argparse only: the ingest's modules load when it runs
+
+    add_parser(sub)
+
+
+def _add_classify(sub: Any) -> None:
+    try:  # argparse only: the classifier and its lexicon load when classify runs
+        from pipeline.eligibility.cli import add_parser
     except ImportError:
-        pass
-    else:
-        add_classify(sub)
-    from addin.cli import add_parser as add_addin  # argparse only: xlwings is imported when a command runs
+        return
+    add_parser(sub)
 
-    add_addin(sub)
+
+def _add_addin(sub: Any) -> None:
+    from addin.cli import add_parser  # argparse only: xlwings is imported when a command runs
+
+    add_parser(sub)
+
+
+# Every sub-command, in the order ``shinsei --help`` lists them, with what adds its parser.
+COMMANDS: dict[str, Callable[[Any], None]] = {
+    "validate": _add_validate, "export": _add_export, "template": _add_template, "samples": _add_samples,
+    "schema": _add_schema, "demo": _add_demo, "ingest": _add_ingest, "classify": _add_classify,
+    "addin": _add_addin,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``shinsei`` parser; with ``command``, holding that sub-command only.
+
+    Why: forty ``add_argument`` calls and three modules are a few ms of every ``shinsei validate``.
+    A command line whose first word names a sub-command is parsed the same by either parser (the
+    other sub-commands only appear in ``shinsei --help`` and in the error for an unknown command).
+    """
+    p = argparse.ArgumentParser(
+        prog="shinsei",
+        description="申請 shinsei — JST交流プログラム申請書（交流計画書・経費計画）の検証・正規化ツール / "
+                    "validation and normalisation of JST exchange-programme application workbooks",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"shinsei {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, add in COMMANDS.items():
+        if command is None or name == command:
+            add(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_in = sys.argv[1:] if argv is None else argv
+    parser = build_parser(args_in[0] if args_in and args_in[0] in COMMANDS else None)
+    args = parser.parse_args(args_in)
     return int(args.func(args) or 0)
 
 

@@ -20,24 +20,31 @@ Several threads may call run_isolated at once. Python 3.12+ warns about fork wit
 warning is this caveat. Where fork is not the platform's default (macOS, Windows) the default
 start method is used, and ``fn`` and its arguments must then be picklable; without the resource
 module (Windows) only the time limit applies.
+
+One call forks without multiprocessing on Linux (``_ForkedProcess``): importing multiprocessing
+(with tempfile, subprocess and shutil) costs ~5 ms, a tenth of a ``shinsei validate`` process, and a
+single call needs only fork, two pipes and waitpid. The pool, and other platforms, use multiprocessing,
+imported when first used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing as mp
 import os
 import pickle
 import signal
+import struct
 import sys
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 try:
     import resource
@@ -51,7 +58,7 @@ __all__ = ["DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "ChildError", "IsolatedCall", "I
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY = 2 * 1024**3
-_CTX = mp.get_context("fork") if sys.platform.startswith("linux") else mp.get_context()
+_FORK = sys.platform.startswith("linux")  # fork is the start method here: one call forks by itself
 _CPU_GRACE = 5  # CPU seconds beyond the timeout before the kernel stops an orphaned child
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _Outcome = tuple[int, Any]  # (task index, result | WorkerFailed | the exception fn raised)
@@ -157,6 +164,8 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any])
 
 
 def _error(exc: BaseException, note: str = "") -> bytes:
+    import traceback  # here, not at the top: with textwrap and linecache ~1 ms that a call that succeeds never needs
+
     name = f"{type(exc).__module__}.{type(exc).__qualname__}"
     text = traceback.format_exc()
     if note:
@@ -182,8 +191,8 @@ def _ignore_interrupt() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _isolated_child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                    memory_bytes: int | None, timeout: float | None, parent_pid: int) -> None:
+def _isolated_child(conn: Connection | _PipeWriter, fn: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any], memory_bytes: int | None, timeout: float | None, parent_pid: int) -> None:
     _ignore_interrupt()
     _die_with_parent(parent_pid)
     _limit_memory(memory_bytes)
@@ -220,6 +229,164 @@ def _pool_worker(conn: Connection, memory_bytes: int | None, timeout: float | No
         if status == "memory":
             break  # a worker that ran out of memory may be fragmented: the pool replaces it
     _exit_child()
+
+
+# ---- how the child is started --------------------------------------------------------------------
+
+@cache
+def _mp_context() -> Any:
+    """multiprocessing's context, imported on first use (the pool; one call where there is no fork)."""
+    import multiprocessing as mp
+
+    return mp.get_context("fork") if _FORK else mp.get_context()
+
+
+_HEADER = struct.Struct("!Q")  # a message on a pipe: its length, then its bytes
+
+
+class _PipeWriter:
+    """The child's end of the result pipe (what a multiprocessing Connection does with ``send_bytes``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send_bytes(self, data: bytes) -> None:
+        for part in (_HEADER.pack(len(data)), data):
+            view = memoryview(part)
+            while view:
+                view = view[os.write(self.fd, view):]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+
+
+class _PipeReader:
+    """The parent's end of the result pipe: ``fileno``, ``poll(0)``, ``recv_bytes``, ``close`` as a Connection."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def poll(self, timeout: float = 0.0) -> bool:
+        return bool(_ready([self.fd], timeout))
+
+    def recv_bytes(self) -> bytes:
+        """One whole message; EOFError when the pipe closes before it is complete."""
+        (size,) = _HEADER.unpack(self._read(_HEADER.size))
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
+        parts, left = [], size
+        while left:
+            chunk = os.read(self.fd, min(left, 1 << 20))
+            if not chunk:
+                raise EOFError("the child closed the pipe before its message was complete")
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+
+
+def _ready(fds: list[int], timeout: float | None) -> list[int]:
+    """The fds of ``fds`` readable (data or end of file) within ``timeout`` seconds (None: no limit).
+
+    poll, not select: a busy server may hold file descriptors above select's limit of 1024.
+    """
+    import select
+
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)  # a closed write end is reported too (POLLHUP)
+    return [fd for fd, _ in poller.poll(None if timeout is None else math.ceil(max(0.0, timeout) * 1000))]
+
+
+class _ForkedProcess:
+    """``target(*args)`` in a forked child: the part of multiprocessing.Process that IsolatedCall uses.
+
+    ``sentinel`` is the read end of a pipe whose write end only the child holds (as multiprocessing
+    does): it reads as end of file once the child has ended. ``exitcode`` follows multiprocessing:
+    the exit status, or minus the signal that killed the child; None while it runs or if it was
+    reaped by someone else.
+    """
+
+    def __init__(self, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._target, self._args = target, args
+        self.pid: int | None = None
+        self.exitcode: int | None = None
+        self.sentinel = -1
+        self._lost = False  # reaped by another waitpid: its status is gone
+
+    def start(self) -> None:
+        for stream in (sys.stdout, sys.stderr):  # else the child's exit would flush a copy of what is buffered
+            with contextlib.suppress(Exception):
+                stream.flush()
+        sentinel, alive = os.pipe()
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(sentinel)
+            os.close(alive)
+            raise
+        if pid == 0:  # the child: it never returns from here
+            code = 1
+            try:
+                os.close(sentinel)
+                self._target(*self._args)
+                code = 0
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    import traceback
+
+                    traceback.print_exc()
+                    sys.stderr.flush()
+            finally:
+                os._exit(code)
+        os.close(alive)
+        self.pid, self.sentinel = pid, sentinel
+
+    def _poll(self, block: bool) -> None:
+        if self.exitcode is not None or self._lost or self.pid is None:
+            return
+        try:
+            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            self._lost = True
+            return
+        if pid:
+            self.exitcode = os.waitstatus_to_exitcode(status)
+
+    def is_alive(self) -> bool:
+        self._poll(block=False)
+        return self.pid is not None and self.exitcode is None and not self._lost
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.pid is None or self.exitcode is not None or self._lost:
+            return
+        if timeout is not None and not _ready([self.sentinel], timeout):
+            self._poll(block=False)
+            return
+        self._poll(block=True)
+
+    def kill(self) -> None:
+        if self.pid is not None and self.exitcode is None and not self._lost:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        if self.sentinel >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.sentinel)
+            self.sentinel = -1
 
 
 # ---- what the parent makes of it ----------------------------------------------------------------
@@ -336,9 +503,18 @@ class IsolatedCall:
                  timeout: float | None = DEFAULT_TIMEOUT, memory_bytes: int | None = DEFAULT_MEMORY) -> None:
         self.timeout = timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._recv, send_end = _CTX.Pipe(duplex=False)
-        self._proc = _CTX.Process(target=_isolated_child, name="shinsei-isolated",
-                                  args=(send_end, fn, args, kwargs or {}, memory_bytes, timeout, os.getpid()))
+        child_args = (fn, args, kwargs or {}, memory_bytes, timeout, os.getpid())
+        self._recv: Any
+        self._proc: Any
+        send_end: Any
+        if _FORK:
+            read_fd, write_fd = os.pipe()
+            self._recv, send_end = _PipeReader(read_fd), _PipeWriter(write_fd)
+            self._proc = _ForkedProcess(_isolated_child, (send_end, *child_args))
+        else:
+            ctx = _mp_context()
+            self._recv, send_end = ctx.Pipe(duplex=False)
+            self._proc = ctx.Process(target=_isolated_child, name="shinsei-isolated", args=(send_end, *child_args))
         try:
             self._proc.start()
         except BaseException:
@@ -357,7 +533,12 @@ class IsolatedCall:
         try:
             left = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
             # The sentinel too: a child forked meanwhile by another thread may hold our pipe's write end.
-            ready = wait([recv_end, proc.sentinel], left)
+            if _FORK:
+                ready: list[Any] = _ready([recv_end.fileno(), proc.sentinel], left)
+            else:
+                from multiprocessing.connection import wait
+
+                ready = wait([recv_end, proc.sentinel], left)
             if not ready:
                 proc.kill()
                 _reap(proc)
@@ -402,13 +583,24 @@ class IsolatedCall:
 
 # ---- a pool for batches -------------------------------------------------------------------------
 
-@dataclass
+def _wait(objects: list[Any], timeout: float | None) -> list[Any]:
+    from multiprocessing.connection import wait
+
+    return wait(objects, timeout)
+
+
 class _Worker:
-    proc: Any
-    conn: Connection
-    done: int = 0                       # tasks sent to it (it leaves after max_tasks_per_worker)
-    queue: deque[tuple[int, bytes]] = field(default_factory=deque)  # sent, not answered: (index, task)
-    deadline: float = math.inf          # of the task at the head of the queue, the one it is running
+    """One pool worker (a plain class: a dataclass costs ~0.5 ms to build when the module is imported,
+    which every ``shinsei validate`` does for run_isolated alone)."""
+
+    __slots__ = ("conn", "deadline", "done", "proc", "queue")
+
+    def __init__(self, proc: Any, conn: Connection) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.done = 0                       # tasks sent to it (it leaves after max_tasks_per_worker)
+        self.queue: deque[tuple[int, bytes]] = deque()  # sent, not answered: (index, task)
+        self.deadline = math.inf            # of the task at the head of the queue, the one it is running
 
     @property
     def task(self) -> int | None:
@@ -512,7 +704,7 @@ class IsolatedPool:
                         continue
                     return
                 wait_for = min(w.deadline for w in busy) - time.monotonic()
-                ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                ready = set(_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
                                  None if wait_for == math.inf else max(0.0, wait_for)))
                 for w in busy:
                     if w.conn in ready or w.proc.sentinel in ready:
@@ -564,10 +756,11 @@ class IsolatedPool:
     def _replace(self, old: _Worker | None) -> _Worker:
         if old is not None:
             self._retire(old)
-        parent, child = _CTX.Pipe()
+        ctx = _mp_context()
+        parent, child = ctx.Pipe()
         # The parent's ends, ours included, copied by fork: while the worker holds them it never sees EOF.
         inherited = [w.conn.fileno() for w in self._live] + [parent.fileno()]
-        proc = _CTX.Process(target=_pool_worker, name="shinsei-pool-worker", args=(
+        proc = ctx.Process(target=_pool_worker, name="shinsei-pool-worker", args=(
             child, self.memory_bytes, self.timeout, self.max_tasks_per_worker, inherited))
         proc.start()
         child.close()

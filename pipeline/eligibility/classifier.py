@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
-import yaml
-
+from pipeline import datacache
 from pipeline.eligibility.lexicon import Entry, Lexicon, LexiconError, compile_lexicon, lexicon_path
 from pipeline.eligibility.matchtext import (
     collapse_doubles,
@@ -41,7 +40,8 @@ from pipeline.settings import CLASSIFY_MAX_CHARS
 _TRAILING = frozenset("ーｰ-‐‑–—―−~〜～ﾞﾟ゛゜")
 _MATCHED_MAX = 100          # characters of the applicant's text quoted in a message
 _MEMO_KEY_MAX = 200         # longer category cells are not remembered (no real category is this long)
-# Said of a description longer than the classifier judges; appended to the verdict's message.
+# Said of a description longer than the classifier judges; appended to the verdict's message. The
+# lexicon's messages.truncated says it in the programme's words; this is for a lexicon without one.
 TRUNCATED_NOTE = {
     "ja": "内容欄は {length:,} 文字あり、先頭の {limit:,} 文字のみを判定しました。"
           "残りの部分は担当者が確認してください。",
@@ -73,8 +73,7 @@ class Classification:
 OK = Classification("ok")
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(NamedTuple):
     entry: Entry
     english: bool        # token span (English side) or folded-character span (Japanese side)
     start: int
@@ -290,7 +289,8 @@ class Classifier:
     def _truncated(self, res: Classification, length: int) -> Classification:
         """The verdict on a cut description: the note appended; ``ok`` becomes ``review`` (the rest is unread)."""
         values = {"length": length, "limit": self.max_chars}
-        note_ja, note_en = TRUNCATED_NOTE["ja"].format_map(values), TRUNCATED_NOTE["en"].format_map(values)
+        note = self.lexicon.messages.get("truncated", TRUNCATED_NOTE)
+        note_ja, note_en = note["ja"].format_map(values), note["en"].format_map(values)
         if res.verdict == "ok":
             return Classification("review", message_ja=note_ja, message_en=note_en, judged_chars=self.max_chars)
         return replace(res, message_ja=f"{res.message_ja}{note_ja}", message_en=f"{res.message_en} {note_en}",
@@ -410,8 +410,7 @@ def _pack_file_data(pack_id: str) -> dict[str, Any]:
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "-"
         raise LexiconError(f"制度ID {pack_id!r} のルールパックがありません（あるもの: {known}）/ "
                            f"no rule pack {pack_id!r} (available: {known})")
-    with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return datacache.load_yaml(path)  # parsed once, then pickled: no PyYAML in a later process
 
 
 def load_classifier(pack: Mapping[str, Any] | Any | str) -> Classifier:

@@ -3,6 +3,9 @@
 Finance pastes budget lines from any workbook; scripts pipe them. The lead wires ``add_parser`` into
 ``shinsei``; ``python -m pipeline.eligibility.cli classify ...`` works without that wiring.
 Exit codes: 0 done, 2 the input or the program id is unusable (nothing is printed to stdout).
+
+``shinsei`` imports this module to build its parser for every command: the classifier, the lexicon
+and the number parsing are imported by the functions that run ``classify``, never at module level.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
-
-from pipeline.normalise import NormaliseError, to_number, to_yen
 
 COLUMNS = ("category", "description", "unit_price", "quantity")
 HEADER_NAMES = {       # accepted spellings of each column (compared after NFKC, casefold, no spaces)
@@ -133,6 +134,7 @@ def classify_rows(program: str | None, rows: list[tuple[int, dict[str, str]]]) -
     """Classify each row with its program (the row's own `program` cell, else ``program``)."""
     from pipeline.eligibility import load_classifier
     from pipeline.eligibility.lexicon import LexiconError
+    from pipeline.normalise import NormaliseError, to_number, to_yen
 
     out = []
     for line, cells in rows:

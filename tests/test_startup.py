@@ -1,0 +1,62 @@
+"""Start-up: what ``shinsei --help`` and ``shinsei validate`` import (issue #11).
+
+A ``shinsei validate`` is one short process, so every module it imports is paid on every run; the
+heavy libraries of other commands (pandas, pyarrow and SQLAlchemy for ingest, xlwings for the add-in,
+openpyxl for templates and annotated copies) must not come with it. Checked by the modules a real
+process imports (``python -X importtime``, which also logs the sandbox's forked child), never by a
+clock: this machine is shared and timings are noise in a test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "nexus-ytec-youth-2025__clean.xlsx"
+HEAVY = ("pandas", "pyarrow", "sqlalchemy", "xlwings", "openpyxl")
+CLASSIFIER = ("pipeline.eligibility.classifier", "pipeline.eligibility.lexicon")
+
+
+def imported(*args: str | Path, cache: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime -m pipeline.cli ARGS``; its result and every module it (or its child) imported."""
+    env = {**os.environ, "SHINSEI_CACHE_DIR": str(cache)}
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline.cli", *map(str, args)],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    modules = {line.rsplit("|", 1)[1].strip() for line in res.stderr.splitlines()
+               if line.startswith("import time:") and "imported package" not in line}
+    return res, modules
+
+
+def roots(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_help_imports_no_heavy_library_and_no_classifier(tmp_path: Path) -> None:
+    res, modules = imported("--help", cache=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "pipeline.cli" in modules or "argparse" in modules      # the log is there at all
+    assert not roots(modules) & set(HEAVY), sorted(roots(modules) & set(HEAVY))
+    assert not modules & set(CLASSIFIER), sorted(modules & set(CLASSIFIER))
+    assert "classify" in res.stdout        # listed all the same
+
+
+def test_classify_help_still_shows_its_options(tmp_path: Path) -> None:
+    res, modules = imported("classify", "--help", cache=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "--program" in res.stdout and "--score" in res.stdout
+    assert not modules & set(CLASSIFIER)
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="the bundled samples are not built")
+def test_validate_imports_no_heavy_library(tmp_path: Path) -> None:
+    for run in ("cold", "warm"):     # the first run fills the data cache, the second is served from it
+        res, modules = imported("validate", SAMPLE, cache=tmp_path)
+        assert res.returncode == 0, (run, res.stdout[-2000:], res.stderr[-2000:])
+        assert "pipeline.workbook" in modules and "pipeline.eligibility.classifier" in modules  # the child's too
+        assert not roots(modules) & set(HEAVY), (run, sorted(roots(modules) & set(HEAVY)))
+    assert "yaml" not in roots(modules), "a validate served from the data cache parsed YAML"
