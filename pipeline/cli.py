@@ -279,6 +279,12 @@ def _add_classify(sub: Any) -> None:
     add_parser(sub)
 
 
+def _add_pack(sub: Any) -> None:
+    from pipeline.pack_check import add_parser  # argparse only: packs load when the command runs
+
+    add_parser(sub)
+
+
 def _add_addin(sub: Any) -> None:
     from addin.cli import add_parser  # argparse only: xlwings is imported when a command runs
 
@@ -289,7 +295,7 @@ def _add_addin(sub: Any) -> None:
 COMMANDS: dict[str, Callable[[Any], None]] = {
     "validate": _add_validate, "export": _add_export, "template": _add_template, "samples": _add_samples,
     "schema": _add_schema, "demo": _add_demo, "ingest": _add_ingest, "classify": _add_classify,
-    "addin": _add_addin,
+    "pack": _add_pack, "addin": _add_addin,
 }
 
 
