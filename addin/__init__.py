@@ -4,6 +4,8 @@
     scripts.py          the buttons (xlwings custom scripts): 検証, 提出前チェック, 表示クリア, JSON出力
     write_back.py       the engine's report -> fills, the 検証結果 sheet, the alert; and Clear
     server.py           xlwings Server configured for shinsei (``shinsei addin serve``)
+    limits.py           bad requests refused before any work: body size, JSON, nesting, types, cells
+    offload.py          the scripts' engine work in worker processes, off the event loop, with a time limit
     officejs_payload.py the payload Excel would send, built from a file (tests, benchmark)
     server_project/     what xlwings Server loads: custom_scripts, task pane, ribbon manifest, static
 

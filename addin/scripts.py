@@ -2,7 +2,9 @@
 
 Every script turns the book Excel sent into the engine's input (addin.book_input), calls the
 engine (pipeline.validate), and writes the result back (addin.write_back). No rule lives
-here: what is checked, and every message, comes from the workbook's rule pack.
+here: what is checked, and every message, comes from the workbook's rule pack. Each body runs
+in a worker process, off the event loop and with a time limit (``off_loop``, addin.offload);
+the request was checked before it got here (addin.limits).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import xlwings as xw
 from xlwings.server import script
 
 from addin.book_input import raw_from_book
+from addin.offload import off_loop
 from addin.write_back import (
     EXPORT_SHEET,
     MARKS_SHEET,
@@ -39,6 +42,7 @@ def _engine(book: xw.Book, stage: str, title_ja: str, title_en: str) -> Report |
 
 
 @script(exclude=_NOT_SENT)
+@off_loop
 def validate(book: xw.Book) -> None:
     """検証 Validate: every rule of the workbook's pack; offending cells filled, 検証結果 sheet, summary alert."""
     report = _engine(book, "draft", "検証", "Validate")
@@ -47,6 +51,7 @@ def validate(book: xw.Book) -> None:
 
 
 @script(exclude=_NOT_SENT)
+@off_loop
 def presubmission_check(book: xw.Book) -> None:
     """提出前チェック Pre-submission check: Validate plus the call's file-name convention."""
     report = _engine(book, "submission", "提出前チェック", "Pre-submission check")
@@ -64,6 +69,7 @@ def presubmission_check(book: xw.Book) -> None:
 
 
 @script(include=MARKS_SHEET)
+@off_loop
 def clear(book: xw.Book) -> None:
     """表示クリア Clear: restore the fills Validate changed and delete the sheets the add-in added."""
     had = bool(previous_marks(book)) or any(s["name"] in (RESULT_SHEET, EXPORT_SHEET) for s in book.api["sheets"])
@@ -74,6 +80,7 @@ def clear(book: xw.Book) -> None:
 
 
 @script(exclude=_NOT_SENT)
+@off_loop
 def export_json(book: xw.Book) -> None:
     """JSON出力 Export: the normalised submission (schema-valid) in the JSON出力 sheet."""
     report = _engine(book, "draft", "JSON出力", "Export")

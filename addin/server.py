@@ -4,6 +4,8 @@ xlwings Server (FastAPI) is configured by XLWINGS_* environment variables, read 
 ``xlwings_server`` is first imported; ``configure`` sets them, so it must run before that
 import. The project folder (``addin/server_project``) holds what xlwings Server looks for
 there: ``custom_scripts``, ``custom_functions``, ``templates`` and ``static`` overrides.
+``create_app`` adds shinsei's request guard (addin.limits) to xlwings' app: bad requests are
+refused with a bilingual alert before any route runs.
 Licence: xlwings Server and the remote interpreter are free for non-commercial use under
 the PolyForm Noncommercial licence with the key ``noncommercial``; commercial users need a key.
 """
@@ -45,9 +47,29 @@ def configure(**overrides: str) -> None:
 def create_app(**overrides: str) -> Any:
     """The ASGI app (FastAPI behind xlwings' CORS middleware), for uvicorn, gunicorn or a test client."""
     configure(**overrides)
-    from xlwings_server.main import main_app
+    from xlwings_server.main import app, main_app
 
+    guard(app)
     return main_app
+
+
+def guard(app: Any) -> None:
+    """Put addin.limits in front of xlwings' routes (once): the middleware, and the alerts for refusals in a route.
+
+    The guard goes first among the app's middleware (inside CORS): in front of xlwings' security-headers
+    middleware, which as a BaseHTTPMiddleware starts a task group for every chunk of body read through it.
+    """
+    if getattr(app.state, "shinsei_guarded", False):
+        return
+    if app.middleware_stack is not None:
+        raise RuntimeError("xlwings Server has already started; create_app() must run before it serves")
+    from starlette.middleware import Middleware
+
+    from addin import limits
+
+    app.user_middleware.insert(0, Middleware(limits.RequestGuard))
+    app.add_exception_handler(limits.Refused, limits.refused_response)
+    app.state.shinsei_guarded = True
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, certfile: str | None = None, keyfile: str | None = None,
@@ -56,5 +78,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, certfile: str | None = None
     import uvicorn
 
     configure(XLWINGS_ENVIRONMENT=environment)
-    uvicorn.run("xlwings_server.main:main_app", host=host, port=port, workers=workers,
+    uvicorn.run("addin.server:create_app", factory=True, host=host, port=port, workers=workers,
                 ssl_certfile=certfile, ssl_keyfile=keyfile, log_level="info")

@@ -6,16 +6,24 @@ filled with the fill the cell had before. Clear reads that list back and restore
 then deletes the sheets the add-in added. The remote interpreter cannot read a cell's colour,
 so "the fill it had before" is the template's fill for that cell (yellow input, grey
 calculated, none), found through the form; a cell filled twice keeps its first original.
+
+Every value written into a cell goes through ``pipeline.cellsafe.neutralise`` (as the exports do):
+a sheet named ``=SUM(1,2) 経費`` is written into the marks sheet as text, never as a formula. Cells
+are addressed by sheet position in the actions, never by a sheet-qualified address. The marks sheet
+comes back from the workbook, so it is read as untrusted: only existing sheets, single cells and
+``#RRGGBB`` fills are acted on.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from typing import Any
 
 import xlwings as xw
 
+from pipeline.cellsafe import neutralise
 from pipeline.findings import Report
 from pipeline.packs import load_pack
 from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, WIDTHS, result_row, worst_by_cell
@@ -26,18 +34,51 @@ EXPORT_SHEET = "JSON出力"
 ADDED_SHEETS = (RESULT_SHEET, MARKS_SHEET, EXPORT_SHEET)
 _MARKS_HEADER = ["sheet", "cell", "original_fill"]
 _POINTS_PER_CHAR = 7.0             # Office.js column widths are in points
+_ONE_CELL = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
+_FILL = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
 def _sheet_names(book: xw.Book) -> list[str]:
     return [s["name"] for s in book.api["sheets"]]
 
 
+def safe(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows as they may be written into cells: text that would run as a formula is neutralised."""
+    return [[neutralise(v) for v in row] for row in rows]
+
+
+def _unprefixed(sheet: str) -> str:
+    """A sheet name as the marks sheet held it: Excel keeps or drops neutralise's apostrophe; no sheet
+    name starts with one (Excel forbids it), so a leading apostrophe is always neutralise's."""
+    return sheet[1:] if sheet.startswith("'") else sheet
+
+
+def _in_sheet(cell: str) -> bool:
+    m = _ONE_CELL.fullmatch(cell)
+    if not m:
+        return False
+    column = 0
+    for ch in m.group(1):
+        column = column * 26 + ord(ch) - 64
+    return column <= 16_384 and int(m.group(2)) <= 1_048_576
+
+
 def previous_marks(book: xw.Book) -> list[tuple[str, str, str]]:
-    """The cells an earlier Validate filled, with their original fills, from the hidden marks sheet."""
+    """The cells an earlier Validate filled, with their original fills, from the hidden marks sheet.
+
+    Rows naming no existing sheet or not a single cell are skipped; a fill that is not ``#RRGGBB`` reads as none.
+    """
+    sheets = set(_sheet_names(book))
     for s in book.api["sheets"]:
         if s["name"] == MARKS_SHEET:
-            rows = s.get("values") or []
-            return [(str(r[0]), str(r[1]), str(r[2] or "")) for r in rows[1:] if len(r) >= 3 and r[0] and r[1]]
+            marks = []
+            for r in (s.get("values") or [])[1:]:
+                if not isinstance(r, list) or len(r) < 3 or not r[0] or not r[1]:
+                    continue
+                sheet, cell, fill = _unprefixed(str(r[0])), str(r[1]).upper(), str(r[2] or "")
+                if sheet in sheets and _in_sheet(cell):
+                    marks.append((sheet, cell, fill if _FILL.fullmatch(fill) else ""))
+            return marks
     return []
 
 
@@ -79,7 +120,7 @@ def show_report(book: xw.Book, report: Report, *, title_ja: str, title_en: str,
     _write_results(book, report)
     if len(marks) > 1:
         marks_sheet = book.sheets.add(MARKS_SHEET, after=book.sheets[len(book.sheets) - 1])
-        marks_sheet["A1"].value = marks
+        marks_sheet["A1"].value = safe(marks)
         marks_sheet.visible = False
     book.sheets[RESULT_SHEET].activate()
     alert(book, report, title_ja=title_ja, title_en=title_en, extra_ja=extra_ja, extra_en=extra_en)
@@ -88,7 +129,7 @@ def show_report(book: xw.Book, report: Report, *, title_ja: str, title_en: str,
 def _write_results(book: xw.Book, report: Report) -> None:
     ws = book.sheets.add(RESULT_SHEET, before=book.sheets[0])
     rows = [HEADERS] + [result_row(f) for f in report.findings]
-    ws["A1"].value = rows
+    ws["A1"].value = safe(rows)
     ws["A1:H1"].font.bold = True
     for i, width in enumerate(WIDTHS):
         col = "ABCDEFGH"[i]
@@ -128,7 +169,7 @@ def write_export(book: xw.Book, submission: dict[str, Any]) -> int:
     lines = json.dumps(submission, ensure_ascii=False, indent=1).splitlines()
     ws = book.sheets.add(EXPORT_SHEET, after=book.sheets[len(book.sheets) - 1])
     ws["A:A"].number_format = "@"      # text: a line such as ' true' must not become a boolean
-    ws["A1"].value = [[line] for line in lines]
+    ws["A1"].value = safe([[line] for line in lines])
     ws["A:A"].column_width = 100 * _POINTS_PER_CHAR
     ws.activate()
     return len(lines)
