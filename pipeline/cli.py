@@ -320,6 +320,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a cp932 console cannot show "—" or "¥": replace, never crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     args_in = sys.argv[1:] if argv is None else argv
     parser = build_parser(args_in[0] if args_in and args_in[0] in COMMANDS else None)
     args = parser.parse_args(args_in)

@@ -127,3 +127,17 @@ def test_demo_runs_on_bundled_samples(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "clean" in res.stdout and "budget.over-cap" in res.stdout
     assert list((tmp_path / "demo").glob("*.annotated.xlsx"))
+
+
+def test_help_on_a_cp932_console_does_not_crash() -> None:
+    """Japanese Windows consoles cannot encode "—" or "¥": the help prints (with replacements), no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    for args in (["--help"], ["classify", "--help"], ["ingest", "--help"]):
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, timeout=60,
+                              env={**os.environ, "PYTHONIOENCODING": "cp932"})
+        assert done.returncode == 0, done.stderr.decode("cp932", "replace")
+        assert b"Traceback" not in done.stderr
+        assert "申請".encode("cp932") in done.stdout or args != ["--help"]
