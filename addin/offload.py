@@ -218,18 +218,9 @@ def warm() -> None:
     global _warm
     if _warm:
         return
-    from pipeline import schemas
-    from pipeline.eligibility import load_classifier
-    from pipeline.findings import input_catalogue
-    from pipeline.packs import load_pack, pack_ids
+    from pipeline.validate import warm_up
 
-    for pack_id in pack_ids():
-        pack = load_pack(pack_id)
-        load_classifier(pack)
-        for cached in ("lists", "_choice_index", "sheets", "tables", "fields"):
-            getattr(pack, cached, None)
-    schemas.fast_validator("submission")
-    input_catalogue()
+    warm_up()
     gc.collect()
     gc.freeze()
     _warm = True

@@ -41,10 +41,10 @@ from pathlib import Path
 import python_calamine
 
 from pipeline.fill import fill_template
-from pipeline.ingest.worker import dumps_json, warm_up
+from pipeline.ingest.worker import dumps_json
 from pipeline.safety import verified_members
 from pipeline.samples import synthetic_applications
-from pipeline.validate import validate_raw
+from pipeline.validate import validate_raw, warm_up
 from pipeline.workbook import read_workbook
 
 

@@ -21,9 +21,10 @@ from pipeline.ingest.lock import ingest_lock
 from pipeline.ingest.progress import Progress
 from pipeline.ingest.sources import Skipped, discover
 from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
-from pipeline.ingest.worker import dumps_json, process_file, warm_up, write_documents, write_text
+from pipeline.ingest.worker import dumps_json, process_file, write_documents, write_text
 from pipeline.safety import WorkbookRejected
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
+from pipeline.validate import warm_up
 
 BATCH_FILES = 200     # files stored per transaction: amortises the commit; a kill loses at most these
 BATCH_SECONDS = 1.0   # ... or what arrived in this long, so a slow batch is not held back

@@ -20,26 +20,6 @@ from pipeline.settings import TEMP_PREFIX
 from pipeline.validate import read_raw, validate_raw
 
 
-def warm_up() -> None:
-    """Load and compile what every file needs (packs, classifiers, schema validators) once, in the parent.
-
-    Workers are forked from the parent, so they start with all of it and a recycled worker does not
-    pay ~50 ms again; the parent needs the packs for the review anyway.
-    """
-    from pipeline import schemas
-    from pipeline.eligibility import load_classifier
-    from pipeline.findings import input_catalogue
-    from pipeline.packs import load_pack, pack_ids
-
-    for pack_id in pack_ids():
-        pack = load_pack(pack_id)
-        load_classifier(pack)
-        for cached in ("lists", "_choice_index", "sheets", "tables", "fields"):
-            getattr(pack, cached, None)
-    schemas.fast_validator("submission")
-    input_catalogue()
-
-
 def process_file(path: str, sha256: str, name: str, json_dir: str | None = None) -> FileRows:
     """Validate one workbook; returns the rows and the JSON documents the database keeps.
 
