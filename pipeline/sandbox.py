@@ -21,10 +21,12 @@ warning is this caveat. Where fork is not the platform's default (macOS, Windows
 start method is used, and ``fn`` and its arguments must then be picklable; without the resource
 module (Windows) only the time limit applies.
 
-One call forks without multiprocessing on Linux (``_ForkedProcess``): importing multiprocessing
-(with tempfile, subprocess and shutil) costs ~5 ms, a tenth of a ``shinsei validate`` process, and a
-single call needs only fork, two pipes and waitpid. The pool, and other platforms, use multiprocessing,
-imported when first used.
+On Linux children are forked without multiprocessing (``_ForkedProcess``, ``_Channel``): importing
+it (with tempfile, subprocess and shutil) costs ~5 ms, a tenth of a ``shinsei validate`` process, and
+a child needs only fork, a pipe or socket pair and waitpid. Nor does its exit handler, which joins
+every child it started, then wait at interpreter exit for pool workers that a server's own exit
+handler had not stopped yet: a worker of ours ends when its parent's end of the socket closes.
+Elsewhere multiprocessing starts the children, imported with this module as it always was.
 """
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ __all__ = ["DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "ChildError", "IsolatedCall", "I
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY = 2 * 1024**3
-_FORK = sys.platform.startswith("linux")  # fork is the start method here: one call forks by itself
+_FORK = sys.platform.startswith("linux")  # children are forked here, without multiprocessing
+if not _FORK:
+    # Imported now, not when first used: its exit handler (it joins the children) must run after those
+    # registered later by the modules that stop their pools at exit (LIFO), as it always did.
+    import multiprocessing.connection  # noqa: F401
 _CPU_GRACE = 5  # CPU seconds beyond the timeout before the kernel stops an orphaned child
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _Outcome = tuple[int, Any]  # (task index, result | WorkerFailed | the exception fn raised)
@@ -191,7 +197,7 @@ def _ignore_interrupt() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _isolated_child(conn: Connection | _PipeWriter, fn: Callable[..., Any], args: tuple[Any, ...],
+def _isolated_child(conn: Connection | _Channel, fn: Callable[..., Any], args: tuple[Any, ...],
                     kwargs: dict[str, Any], memory_bytes: int | None, timeout: float | None, parent_pid: int) -> None:
     _ignore_interrupt()
     _die_with_parent(parent_pid)
@@ -203,7 +209,7 @@ def _isolated_child(conn: Connection | _PipeWriter, fn: Callable[..., Any], args
     _exit_child()
 
 
-def _pool_worker(conn: Connection, memory_bytes: int | None, timeout: float | None, max_tasks: int,
+def _pool_worker(conn: Connection | _Channel, memory_bytes: int | None, timeout: float | None, max_tasks: int,
                  inherited: list[int]) -> None:
     _ignore_interrupt()
     for fd in inherited:
@@ -235,36 +241,18 @@ def _pool_worker(conn: Connection, memory_bytes: int | None, timeout: float | No
 
 @cache
 def _mp_context() -> Any:
-    """multiprocessing's context, imported on first use (the pool; one call where there is no fork)."""
+    """multiprocessing's context, where children are not forked by this module (not Linux)."""
     import multiprocessing as mp
 
-    return mp.get_context("fork") if _FORK else mp.get_context()
+    return mp.get_context()
 
 
-_HEADER = struct.Struct("!Q")  # a message on a pipe: its length, then its bytes
+_HEADER = struct.Struct("!Q")  # a message: its length, then its bytes
 
 
-class _PipeWriter:
-    """The child's end of the result pipe (what a multiprocessing Connection does with ``send_bytes``)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def send_bytes(self, data: bytes) -> None:
-        for part in (_HEADER.pack(len(data)), data):
-            view = memoryview(part)
-            while view:
-                view = view[os.write(self.fd, view):]
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
-
-
-class _PipeReader:
-    """The parent's end of the result pipe: ``fileno``, ``poll(0)``, ``recv_bytes``, ``close`` as a Connection."""
+class _Channel:
+    """One end of a pipe or socket pair: ``send_bytes``, ``recv_bytes``, ``poll``, ``fileno`` and ``close``
+    as a multiprocessing Connection has them (messages framed by their length)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -272,11 +260,17 @@ class _PipeReader:
     def fileno(self) -> int:
         return self.fd
 
+    def send_bytes(self, data: bytes) -> None:
+        for part in (_HEADER.pack(len(data)), data):
+            view = memoryview(part)
+            while view:
+                view = view[os.write(self.fd, view):]
+
     def poll(self, timeout: float = 0.0) -> bool:
         return bool(_ready([self.fd], timeout))
 
     def recv_bytes(self) -> bytes:
-        """One whole message; EOFError when the pipe closes before it is complete."""
+        """One whole message; EOFError when the other end closes before it is complete."""
         (size,) = _HEADER.unpack(self._read(_HEADER.size))
         return self._read(size)
 
@@ -285,7 +279,7 @@ class _PipeReader:
         while left:
             chunk = os.read(self.fd, min(left, 1 << 20))
             if not chunk:
-                raise EOFError("the child closed the pipe before its message was complete")
+                raise EOFError("the other end closed before the message was complete")
             parts.append(chunk)
             left -= len(chunk)
         return b"".join(parts)
@@ -295,6 +289,14 @@ class _PipeReader:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = -1
+
+
+def _socket_pair() -> tuple[_Channel, _Channel]:
+    """Two connected ends, each way (a pool worker's tasks and results)."""
+    import socket
+
+    a, b = socket.socketpair()
+    return _Channel(a.detach()), _Channel(b.detach())
 
 
 def _ready(fds: list[int], timeout: float | None) -> list[int]:
@@ -311,7 +313,7 @@ def _ready(fds: list[int], timeout: float | None) -> list[int]:
 
 
 class _ForkedProcess:
-    """``target(*args)`` in a forked child: the part of multiprocessing.Process that IsolatedCall uses.
+    """``target(*args)`` in a forked child: the part of multiprocessing.Process that this module uses.
 
     ``sentinel`` is the read end of a pipe whose write end only the child holds (as multiprocessing
     does): it reads as end of file once the child has ended. ``exitcode`` follows multiprocessing:
@@ -509,7 +511,7 @@ class IsolatedCall:
         send_end: Any
         if _FORK:
             read_fd, write_fd = os.pipe()
-            self._recv, send_end = _PipeReader(read_fd), _PipeWriter(write_fd)
+            self._recv, send_end = _Channel(read_fd), _Channel(write_fd)
             self._proc = _ForkedProcess(_isolated_child, (send_end, *child_args))
         else:
             ctx = _mp_context()
@@ -583,10 +585,18 @@ class IsolatedCall:
 
 # ---- a pool for batches -------------------------------------------------------------------------
 
-def _wait(objects: list[Any], timeout: float | None) -> list[Any]:
+def _key(obj: Any) -> Any:
+    """What ``_wait`` reports a channel or a sentinel as: its fd for our forks, itself for multiprocessing."""
+    return obj.fileno() if _FORK and not isinstance(obj, int) else obj
+
+
+def _wait(objects: list[Any], timeout: float | None) -> set[Any]:
+    """The ``_key`` of each channel and sentinel readable within ``timeout`` seconds (None: no limit)."""
+    if _FORK:
+        return set(_ready([_key(o) for o in objects], timeout))
     from multiprocessing.connection import wait
 
-    return wait(objects, timeout)
+    return set(wait(objects, timeout))
 
 
 class _Worker:
@@ -595,7 +605,7 @@ class _Worker:
 
     __slots__ = ("conn", "deadline", "done", "proc", "queue")
 
-    def __init__(self, proc: Any, conn: Connection) -> None:
+    def __init__(self, proc: Any, conn: Connection | _Channel) -> None:
         self.proc = proc
         self.conn = conn
         self.done = 0                       # tasks sent to it (it leaves after max_tasks_per_worker)
@@ -704,10 +714,10 @@ class IsolatedPool:
                         continue
                     return
                 wait_for = min(w.deadline for w in busy) - time.monotonic()
-                ready = set(_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
-                                 None if wait_for == math.inf else max(0.0, wait_for)))
+                ready = _wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                              None if wait_for == math.inf else max(0.0, wait_for))
                 for w in busy:
-                    if w.conn in ready or w.proc.sentinel in ready:
+                    if _key(w.conn) in ready or _key(w.proc.sentinel) in ready:
                         blob = None
                         if w.conn.poll(0):
                             with contextlib.suppress(EOFError, OSError):
@@ -756,12 +766,14 @@ class IsolatedPool:
     def _replace(self, old: _Worker | None) -> _Worker:
         if old is not None:
             self._retire(old)
-        ctx = _mp_context()
-        parent, child = ctx.Pipe()
+        parent: Any
+        child: Any
+        parent, child = _socket_pair() if _FORK else _mp_context().Pipe()
         # The parent's ends, ours included, copied by fork: while the worker holds them it never sees EOF.
         inherited = [w.conn.fileno() for w in self._live] + [parent.fileno()]
-        proc = ctx.Process(target=_pool_worker, name="shinsei-pool-worker", args=(
-            child, self.memory_bytes, self.timeout, self.max_tasks_per_worker, inherited))
+        args = (child, self.memory_bytes, self.timeout, self.max_tasks_per_worker, inherited)
+        proc: Any = (_ForkedProcess(_pool_worker, args) if _FORK
+                     else _mp_context().Process(target=_pool_worker, name="shinsei-pool-worker", args=args))
         proc.start()
         child.close()
         worker = _Worker(proc, parent)
