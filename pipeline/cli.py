@@ -279,6 +279,12 @@ def _add_classify(sub: Any) -> None:
     add_parser(sub)
 
 
+def _add_review(sub: Any) -> None:
+    from pipeline.finance.cli import add_parser  # argparse only: the review loads when a command runs
+
+    add_parser(sub)
+
+
 def _add_pack(sub: Any) -> None:
     from pipeline.pack_check import add_parser  # argparse only: packs load when the command runs
 
@@ -294,8 +300,8 @@ def _add_addin(sub: Any) -> None:
 # Every sub-command, in the order ``shinsei --help`` lists them, with what adds its parser.
 COMMANDS: dict[str, Callable[[Any], None]] = {
     "validate": _add_validate, "export": _add_export, "template": _add_template, "samples": _add_samples,
-    "schema": _add_schema, "demo": _add_demo, "ingest": _add_ingest, "classify": _add_classify,
-    "pack": _add_pack, "addin": _add_addin,
+    "schema": _add_schema, "demo": _add_demo, "ingest": _add_ingest, "review": _add_review,
+    "classify": _add_classify, "pack": _add_pack, "addin": _add_addin,
 }
 
 

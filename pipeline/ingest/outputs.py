@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.finance.ledger import Application, Ledger
 from pipeline.ingest.crosscheck import concentration, run_cross_checks
 from pipeline.ingest.review import ExportWriter, ReviewWriter, submission_rows
 from pipeline.ingest.store import Store
@@ -43,15 +44,26 @@ def submissions(store: Store, latest: list[dict[str, Any]]) -> Iterator[tuple[di
                 "versions": row["versions"], "submission": submission}, report)
 
 
+def applications(store: Store, latest: list[dict[str, Any]]) -> Iterator[Application]:
+    """Each latest submission as the finance review sees it (worklist lines, totals, status), a few hundred
+    at a time, in the order of ``latest``."""
+    ledger = Ledger(store.engine, store.reader)
+    keys = [row["key"] for row in latest]
+    for start in range(0, len(keys), 200):
+        yield from ledger.applications(keys[start:start + 200])
+
+
 def _review_child(path: Path, url: str, latest: list[dict[str, Any]], cross: list[dict[str, Any]],
                   conc: dict[str, list[dict[str, Any]]], quarantine: list[dict[str, Any]]) -> Path:
     """review.xlsx, written by a forked child with its own database connection."""
     store = Store(url)
     try:
         with ReviewWriter(path) as writer:
+            for app in applications(store, latest):
+                writer.add_application(app)
             for doc, report in submissions(store, latest):
                 writer.add_submission(*submission_rows(doc, report))
-            return writer.finish(cross, conc, quarantine)
+            return writer.finish(cross, conc, quarantine, store.files_listing())
     finally:
         store.close()
 
@@ -73,8 +85,10 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
     args = (out / "review.xlsx", store.url, latest, cross, conc, quarantine)
     with IsolatedCall(_review_child, args, timeout=None, memory_bytes=None) as review:
         with ExportWriter(out / "exports") as exports:
+            for app in applications(store, latest):
+                exports.add_application(app)
             for doc, report in submissions(store, latest):
                 exports.add_submission(*submission_rows(doc, report))
-            exports.finish(cross, conc, quarantine)
+            exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
         review.result()
     return len(latest), len(cross)

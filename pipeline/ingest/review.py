@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ import pyarrow.parquet as pq
 import xlsxwriter
 
 from pipeline.cellsafe import neutralise
+from pipeline.finance import worklist
+from pipeline.finance.ledger import Application
+from pipeline.finance.worklist import HEADERS as WORKLIST_HEADERS
 from pipeline.ingest.store import cost_findings
 from pipeline.packs import Pack, all_packs, load_pack
 from pipeline.settings import TEMP_PREFIX
@@ -233,7 +237,7 @@ ITEM_COLUMNS = ["program", "file", "institution", "row", "category", "subcategor
 FINDING_COLUMNS = ["program", "file", "severity", "code", "sheet", "cell", "message_ja", "message_en", "clause"]
 CROSS_COLUMNS = ["program", "severity", "code", "value", "files", "message_ja", "message_en", "clause"]
 QUARANTINE_COLUMNS = ["name", "error_code", "error_ja", "error_en", "size", "sha256"]
-MONEY = ("direct_total", "overhead", "total", "unit_price", "amount", "requested_yen")
+MONEY = ("direct_total", "overhead", "total", "unit_price", "amount", "requested_yen", *worklist.MONEY_COLUMNS)
 
 
 HEADERS = {  # column -> Japanese / English header
@@ -286,6 +290,8 @@ HEADERS = {  # column -> Japanese / English header
 
 
 def _header(col: str) -> str:
+    if col in WORKLIST_HEADERS:
+        return WORKLIST_HEADERS[col]
     if col.startswith("direct_") and col != "direct_total":
         code = col.removeprefix("direct_")
         for c, ja, en in category_columns():
@@ -302,7 +308,11 @@ def _lines(text: str, width: int) -> int:
 
 # Counts, flags and codes: the sheets print one page wide, so every wide column shrinks the print.
 _NARROW = frozenset({"version", "overhead_pct", "over_base", "over_base_reason", "errors", "warnings", "row",
-                     "quantity", "fiscal_year", "applications", "lines", "severity", "verdict"})
+                     "quantity", "fiscal_year", "applications", "lines", "severity", "verdict", "versions", "seq",
+                     "flagged_lines", "undecided", "superseded"})
+_WIDE = frozenset({"description", "message_ja", "message_en", "reason_ja", "reason_en", "quote", "comment",
+                   "internal_note",
+                   "application", "mark"})
 
 
 def _text(ws: Any, row: int, col: int, value: object, fmt: Any = None) -> None:
@@ -317,16 +327,22 @@ class _Sheet:
     """
 
     def __init__(self, wb: Any, formats: dict[str, Any], name: str, columns: list[str],
-                 money: tuple[str, ...] = MONEY, export: str = "") -> None:
-        self.ws, self.columns, self.export = wb.add_worksheet(name), columns, export
+                 money: tuple[str, ...] = MONEY, export: str = "", hidden: frozenset[str] = frozenset(),
+                 widths: dict[str, int] | None = None) -> None:
+        self.ws, self.columns, self.export, self.title = wb.add_worksheet(name), columns, export, name
         self.n, self.extra, self.pending = 0, 0, None
+        self.wraps: list[tuple[int, int]] = []  # (column, width) of the text columns, to size each row
         lines = 1
         for c, col in enumerate(columns):
             is_money = col in money or col.startswith("direct_")
-            width = (22 if col == f"direct_{UNKNOWN}" else 14 if is_money else  # その他（不明な費目） on one line
-                     10 if col in _NARROW else 48 if col in ("description", "message_ja", "message_en") else 24)
+            width = (widths or {}).get(col) or (
+                22 if col == f"direct_{UNKNOWN}" else 14 if is_money else  # その他（不明な費目） on one line
+                10 if col in _NARROW else 40 if col in _WIDE else 24)
+            if not is_money and col not in hidden:
+                self.wraps.append((c, width))
             _text(self.ws, 0, c, _header(col), formats["bold"])
-            self.ws.set_column(c, c, width, formats["yen"] if is_money else formats["wrap"])
+            self.ws.set_column(c, c, width, formats["yen"] if is_money else formats["wrap"],
+                               {"hidden": True} if col in hidden else None)
             lines = max(lines, _lines(_header(col), width))
         # Excel fits a row to its wrapped text only when the row has no height of its own, LibreOffice not
         # even then: the header (our text) gets the height it needs; data rows are left to the application.
@@ -341,6 +357,11 @@ class _Sheet:
 
     def _write(self, row: dict[str, Any]) -> None:
         self.n += 1
+        # LibreOffice does not fit a row to wrapped text: give each row the height its longest text needs.
+        tall = max((_lines(str(v), w) for c, w in self.wraps
+                    if isinstance(v := row.get(self.columns[c]), str) and len(v) > w - 2), default=1)
+        if tall > 1:
+            self.ws.set_row(self.n, 15 * min(tall, 12))
         for c, col in enumerate(self.columns):
             value = row.get(col)
             if value is None:
@@ -361,11 +382,21 @@ class _Sheet:
             _text(self.ws, self.n + 1, 0, f"ほかに {self.extra:,} 行（Excel の行数の上限）: {where} を参照 / "
                                           f"{self.extra:,} more rows past Excel's row limit: see {where}")
         self.ws.freeze_panes(1, 0)
-        self.ws.repeat_rows(0)
         self.ws.autofilter(0, 0, max(self.n, 1), len(self.columns) - 1)
-        self.ws.set_landscape()
-        self.ws.fit_to_pages(1, 0)
+        print_a4(self.ws, self.title)
+        self.ws.repeat_rows(0)
         return self.n
+
+
+def print_a4(ws: Any, title: str, *, landscape: bool = True) -> None:
+    """A4, one page wide, the title in the header and page N/M in the footer (every sheet of review.xlsx)."""
+    ws.set_paper(9)
+    if landscape:
+        ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_header(f"&L&8shinsei review.xlsx&C&10{title.replace('&', '&&')}")
+    ws.set_footer("&C&8&P / &N")
 
 
 class ReviewWriter:
@@ -390,9 +421,15 @@ class ReviewWriter:
         self.wb.set_properties({"title": "shinsei review", "created": FIXED_TIME, "author": "shinsei"})
         self.formats = {"bold": self.wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True,
                                                     "valign": "top"}),
-                        "yen": self.wb.add_format({"num_format": "#,##0"}),
+                        "yen": self.wb.add_format({"num_format": "#,##0", "valign": "top"}),
                         "wrap": self.wb.add_format({"text_wrap": True, "valign": "top"})}
+        # The worklist first: it is what a reviewer opens the workbook for. The overview is written last.
+        self.overview = self.wb.add_worksheet(worklist.OVERVIEW_SHEET)
         self.sheets = {
+            "worklist": _Sheet(self.wb, self.formats, worklist.FLAGGED_SHEET, worklist.FLAGGED_COLUMNS,
+                               export="worklist", hidden=worklist.HIDDEN, widths=worklist.WIDTHS),
+            "applications": _Sheet(self.wb, self.formats, worklist.APPLICATIONS_SHEET, worklist.APPLICATION_COLUMNS,
+                                   export="applications"),
             "summary": _Sheet(self.wb, self.formats, "Summary", summary_columns(), export="summary"),
             "items": _Sheet(self.wb, self.formats, "Items", ITEM_COLUMNS, export="items"),
             "unknown_categories": _Sheet(self.wb, self.formats, "Unknown categories", UNKNOWN_COLUMNS,
@@ -400,6 +437,8 @@ class ReviewWriter:
             "findings": _Sheet(self.wb, self.formats, "Findings", FINDING_COLUMNS, export="findings"),
         }
         self.by_category = {code: 0 for code, _, _ in category_columns()}
+        self.review_totals: dict[str, int] = {}
+        self.flagged_lines = self.undecided = self.applications = 0
 
     def add_submission(self, summary: dict[str, Any], items: list[dict[str, Any]], findings: list[dict[str, Any]],
                        unknown: list[dict[str, Any]]) -> None:
@@ -408,6 +447,17 @@ class ReviewWriter:
             for row in rows:
                 self.add(table, row)
 
+    def add_application(self, app: Application) -> None:
+        """One application's worklist rows and totals (pipeline.finance.worklist)."""
+        for row in worklist.flagged_rows(app):
+            self.add("worklist", row)
+        self.add("applications", worklist.application_row(app))
+        for k, v in app.totals.items():
+            self.review_totals[k] = self.review_totals.get(k, 0) + v
+        self.flagged_lines += len(app.lines)
+        self.undecided += app.undecided
+        self.applications += 1
+
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.sheets[table].add(row)
         if table == "summary":
@@ -415,8 +465,10 @@ class ReviewWriter:
                 self.by_category[code] += row.get(f"direct_{code}", 0) or 0
 
     def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
-               quarantine: list[dict[str, Any]]) -> Path:
+               quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = ()) -> Path:
         wb = self.wb
+        self._close_worklist()
+        self.sheets["applications"].close()
         n = self.sheets["summary"].close()
         if n:
             e = summary_columns().index("errors")
@@ -434,17 +486,57 @@ class ReviewWriter:
         small = [("Cross-checks", CROSS_COLUMNS, cross, "cross_checks")]
         small += [(f"By {dim}", ["program", dim, "applications", "requested_yen"], rows, f"by_{dim}")
                   for dim, rows in conc.items()]
+        small.append((worklist.FILES_SHEET, worklist.FILE_COLUMNS, (worklist.file_row(r) for r in files), "files"))
         small.append(("Quarantine", QUARANTINE_COLUMNS, quarantine, "quarantine"))
+        counted = {"files": 0, "superseded": 0}
         for name, columns, rows, export in small:
             sheet = _Sheet(wb, self.formats, name, columns, export=export)
             for row in rows:
                 sheet.add(row)
+                if export == "files":
+                    counted["files"] += 1
+                    counted["superseded"] += bool(row["superseded"])
             sheet.close()
+        self._write_overview(counted["files"], counted["superseded"], len(quarantine))
         _charts(wb, self.by_category, conc.get("country", []), bool(self.sheets["summary"].n))
         wb.close()
         os.replace(self.tmp, self.path)
         shutil.rmtree(self.buffers, ignore_errors=True)
         return self.path
+
+    def _close_worklist(self) -> None:
+        """The worklist's dropdown, colours and column groups, once its rows are written."""
+        sheet, wb = self.sheets["worklist"], self.wb
+        n = sheet.close()
+        cols = worklist.FLAGGED_COLUMNS
+        last = max(n, 1)
+        d = cols.index("decision")
+        sheet.ws.data_validation(1, d, last, d, {
+            "validate": "list", "source": worklist.decision_choices(), "error_type": "stop",
+            "input_title": "判断 Decision", "input_message": "一覧から選択 / pick from the list",
+            "error_title": "判断 Decision", "error_message": "一覧から選んでください / choose from the list"})
+        a = cols.index("allowed")
+        sheet.ws.data_validation(1, a, last, a, {
+            "validate": "integer", "criteria": ">=", "value": 0, "error_type": "stop",
+            "input_title": "認める額 Allowed", "input_message": "円・整数（減額のとき） / whole yen, when reducing",
+            "error_title": "認める額 Allowed", "error_message": "0以上の整数（円） / a whole number of yen, 0 or more"})
+        if n:
+            v = cols.index("verdict_label")
+            for word, colour in (("対象外", "#FFC7CE"), ("要確認", "#FFEB9C"), ("規程違反", "#FFC7CE")):
+                sheet.ws.conditional_format(1, v, n, v, {"type": "text", "criteria": "begins with", "value": word,
+                                                         "format": wb.add_format({"bg_color": colour})})
+            entry = wb.add_format({"bg_color": "#E2EFDA"})  # the reviewer's columns: where to type
+            sheet.ws.conditional_format(1, d, n, cols.index("internal_note"), {"type": "no_errors", "format": entry})
+
+    def _write_overview(self, files: int, superseded: int, quarantined: int) -> None:
+        ws = self.overview
+        ws.set_column(0, 0, 150, self.formats["wrap"])
+        _text(ws, 0, 0, "shinsei review.xlsx — 概要 Overview", self.formats["bold"])
+        for i, line in enumerate(worklist.overview_lines(files, superseded, quarantined, self.applications,
+                                                         self.review_totals, self.undecided, self.flagged_lines),
+                                 start=2):
+            _text(ws, i, 0, line)
+        print_a4(ws, worklist.OVERVIEW_SHEET)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
@@ -465,7 +557,7 @@ def _charts(wb: Any, by_category: dict[str, int], countries: list[dict[str, Any]
     charts = wb.add_worksheet("Charts")
     charts.set_column(0, 0, 42)
     charts.set_column(1, 1, 14, wb.add_format({"num_format": "#,##0"}))
-    charts.set_landscape()
+    print_a4(charts, "Charts")
     charts.fit_to_pages(1, 1)  # the tables and both charts on one page
     axis = {"num_format": "#,##0"}
     _text(charts, 0, 0, "費目 Category")
@@ -521,7 +613,8 @@ def write_review(path: Path, summary: list[dict[str, Any]], items: list[dict[str
 _FLOAT_COLUMNS = frozenset({"overhead_pct", "quantity"})
 _BOOL_COLUMNS = frozenset({"over_base", "over_base_reason"})
 _INT_COLUMNS = frozenset({"version", "direct_total", "overhead", "total", "errors", "warnings", "row", "unit_price",
-                          "amount", "fiscal_year", "lines", "applications", "requested_yen", "size"})
+                          "amount", "fiscal_year", "lines", "applications", "requested_yen", "size", "versions", "seq",
+                          "flagged_lines", "undecided", "id", *worklist.MONEY_COLUMNS})
 QUARANTINE_EXPORT = ["name", "sha256", "size", "error_code", "error_ja", "error_en"]
 
 
@@ -609,7 +702,8 @@ class ExportWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.tables: dict[str, _Export] = {}
-        for name, columns in (("summary", summary_columns()), ("items", ITEM_COLUMNS),
+        for name, columns in (("worklist", worklist.FLAGGED_COLUMNS), ("applications", worklist.APPLICATION_COLUMNS),
+                              ("summary", summary_columns()), ("items", ITEM_COLUMNS),
                               ("unknown_categories", UNKNOWN_COLUMNS), ("findings", FINDING_COLUMNS)):
             self.open(name, columns)
 
@@ -624,11 +718,20 @@ class ExportWriter:
             for row in rows:
                 self.tables[table].add(row)
 
+    def add_application(self, app: Application) -> None:
+        for row in worklist.flagged_rows(app):
+            self.tables["worklist"].add(row)
+        self.tables["applications"].add(worklist.application_row(app))
+
     def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
-               quarantine: list[dict[str, Any]]) -> None:
-        small = [("cross_checks", CROSS_COLUMNS, cross_rows(cross))]
+               quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = (),
+               log: Iterable[dict[str, Any]] = ()) -> None:
+        small: list[tuple[str, list[str], Iterable[dict[str, Any]]]] = [("cross_checks", CROSS_COLUMNS,
+                                                                         cross_rows(cross))]
         small += [(f"by_{dim}", ["program", dim, "applications", "requested_yen"], rows) for dim, rows in conc.items()]
         small.append(("quarantine", QUARANTINE_EXPORT, quarantine))
+        small.append(("files", worklist.FILE_COLUMNS, (worklist.file_row(r) for r in files)))
+        small.append(("review_log", worklist.LOG_COLUMNS, log))
         for name, columns, rows in small:
             table = self.open(name, columns)
             for row in rows:

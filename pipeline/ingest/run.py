@@ -169,6 +169,27 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
                          outputs_rebuilt=rebuilt)
 
 
+def refresh_outputs(out_dir: str | Path, *, db_url: str | None = None, wait: float | None = None) -> bool:
+    """Rebuild review.xlsx and the exports if the database changed since they were built (decisions taken,
+    statuses set); returns whether they were rebuilt. Holds the ingest's lock like an ingest."""
+    out = Path(out_dir)
+    url = db_url or default_url(out)
+    with ingest_lock(out, url, LOCK_WAIT_SECONDS if wait is None else wait):
+        clean_temp(out)
+        store = Store(url)
+        try:
+            state = store.output_state()
+            if outputs_current(out, state):
+                return False
+            from pipeline.ingest.outputs import build_outputs
+
+            build_outputs(out, store)
+            write_text(out / OUTPUT_STATE, state)
+            return True
+        finally:
+            store.close()
+
+
 OUTPUT_STATE = ".shinsei-outputs"
 OUTPUTS = ("review.xlsx", "quarantine.json", "crosscheck.json", "exports")
 

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
 
 from pipeline import __version__
+from pipeline.finance.lines import line_rows
 from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
 from pipeline.ingest.sources import SourceFile
@@ -27,7 +28,10 @@ def default_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'shinsei.db').resolve()}"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, deferred: bool = False) -> Engine:
+    """An engine for ``url``. On SQLite every transaction takes the write lock at BEGIN (IMMEDIATE), so two
+    writers queue instead of failing half-way; ``deferred`` makes one for reading only, whose snapshot
+    (WAL) neither waits for a writer nor makes one wait."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     # orjson parses the stored documents (JSON on SQLite, JSONB on PostgreSQL) ~5x faster than the json module
@@ -47,7 +51,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
     return engine
 
 
@@ -72,6 +76,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         upgrade(self.engine)
+        self.reader = make_engine(url, deferred=True) if self.engine.dialect.name == "sqlite" else self.engine
         self._sql = self._statements()
 
     # -- runs ------------------------------------------------------------------------------------
@@ -141,7 +146,7 @@ class Store:
         with self.engine.begin() as conn:
             if ok:
                 shas = [sha for sha, _ in ok]
-                for table in (t.participants, t.cost_items, t.findings, t.documents):  # a resumed file may have rows
+                for table in (t.participants, t.cost_items, t.findings, t.review_lines, t.documents):  # resumed files
                     conn.execute(delete(table).where(table.c.sha256.in_(shas)))
                 keys = sorted({r.key for _, r in ok})
                 have = set(conn.execute(select(t.submissions.c.key).where(t.submissions.c.key.in_(keys))).scalars())
@@ -151,7 +156,7 @@ class Store:
                         have.add(r.key)
                         subs.append((r.key, r.program, r.institution, r.pi_name, r.title, sha, 1))
                 self._many(conn, t.submissions, subs)
-                for table, part in ((t.participants, 0), (t.cost_items, 1), (t.findings, 2)):
+                for table, part in ((t.participants, 0), (t.cost_items, 1), (t.findings, 2), (t.review_lines, 3)):
                     self._many(conn, table, [row for _, r in ok for row in r.rows[part]])
                 self._many(conn, t.documents, [(sha, r.program, *r.documents) for sha, r in ok])
                 conn.exec_driver_sql(self._sql["file_ok"], [("ok", r.program, r.key, sha) for sha, r in ok])
@@ -168,7 +173,7 @@ class Store:
         q = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         out = {}
-        for table in (t.submissions, t.participants, t.cost_items, t.findings, t.documents):
+        for table in (t.submissions, t.participants, t.cost_items, t.findings, t.review_lines, t.documents):
             cols = ", ".join(q(c.name) for c in table.columns)
             out[table.name] = f"INSERT INTO {q(table.name)} ({cols}) VALUES ({', '.join([mark] * len(table.columns))})"
         out["file_ok"] = (f"UPDATE files SET status = {mark}, program = {mark}, submission_key = {mark}, "
@@ -234,7 +239,7 @@ class Store:
                     t.submissions.c.versions, t.files.c.name)
              .join(t.files, t.files.c.sha256 == t.submissions.c.latest_sha256)
              .order_by(t.submissions.c.program, t.files.c.name))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def documents(self, shas: list[str], *, reports: bool = True) -> Iterator[tuple[str, Any, Any]]:
@@ -243,7 +248,7 @@ class Store:
         ``reports=False`` leaves the findings reports unread (None): what the cross-checks need is less.
         """
         columns = [t.documents.c.sha256, t.documents.c.submission] + ([t.documents.c.report] if reports else [])
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for start in range(0, len(shas), 500):
                 chunk = shas[start:start + 500]
                 got = {r[0]: r[1:] for r in conn.execute(select(*columns).where(t.documents.c.sha256.in_(chunk)))}
@@ -255,23 +260,36 @@ class Store:
         """A fingerprint of everything the outputs are built from: the latest version of each submission,
         the quarantine, the rule packs and shinsei's version. Equal fingerprints, equal outputs."""
         h = hashlib.sha256(f"{__version__}|{packs_fingerprint()}".encode())
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for row in conn.execute(select(t.submissions.c.key, t.submissions.c.latest_sha256,
                                            t.submissions.c.versions).order_by(t.submissions.c.key)):
                 h.update(f"s|{row.key}|{row.latest_sha256}|{row.versions}\n".encode())
             for row in conn.execute(select(t.files.c.sha256, t.files.c.name, t.files.c.status, t.files.c.error_code)
                                     .where(t.files.c.status != "pending").order_by(t.files.c.sha256)):
                 h.update(f"f|{row.sha256}|{row.name}|{row.status}|{row.error_code}\n".encode())
+            # the review log only grows: its last entry says whether a decision was taken since
+            h.update(f"log|{conn.execute(select(func.max(t.review_log.c.id))).scalar()}".encode())
         return h.hexdigest()
 
+    def files_listing(self) -> Iterator[dict[str, Any]]:
+        """Every file taken in, with its submission's name and number of versions (the Files sheet), by name."""
+        q = (select(t.files.c.name, t.files.c.sha256, t.files.c.size, t.files.c.status, t.files.c.version,
+                    t.files.c.error_code, t.files.c.error_ja, t.files.c.error_en, t.submissions.c.versions,
+                    t.submissions.c.institution, t.submissions.c.pi_name, t.submissions.c.title)
+             .outerjoin(t.submissions, t.submissions.c.key == t.files.c.submission_key)
+             .order_by(t.files.c.name, t.files.c.sha256))
+        with self.reader.connect() as conn:
+            for r in conn.execute(q):
+                yield dict(r._mapping)
+
     def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return {name: conn.execute(select(func.count()).select_from(t.metadata.tables[name])).scalar_one()
                     for name in ("submissions", "cross_findings")}
 
     def ok_files(self) -> list[str]:
         """Hashes of every file read successfully (every version of every submission)."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return list(conn.execute(select(t.files.c.sha256).where(t.files.c.status == "ok")
                                      .order_by(t.files.c.sha256)).scalars())
 
@@ -284,13 +302,13 @@ class Store:
     def quarantined(self) -> list[dict[str, Any]]:
         q = (select(t.files.c.name, t.files.c.sha256, t.files.c.size, t.files.c.error_code, t.files.c.error_ja,
                     t.files.c.error_en).where(t.files.c.status == "quarantined").order_by(t.files.c.name))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every content table, sorted: what two runs over the same files must agree on."""
         out = {}
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for name in t.CONTENT_TABLES:
                 table = t.metadata.tables[name]
                 rows = conn.execute(select(table)).all()
@@ -299,6 +317,7 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
 
 class FileRows(NamedTuple):
@@ -312,7 +331,7 @@ class FileRows(NamedTuple):
     institution: str | None
     pi_name: str | None
     title: str | None
-    rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]  # participants, items, findings
+    rows: tuple[list[tuple[Any, ...]], ...]  # participants, cost items, findings, review lines
     documents: tuple[str, str] = ("{}", "{}")  # the submission and the findings report, JSON text
 
 
@@ -379,10 +398,12 @@ def file_rows(sha: str, report: dict[str, Any], documents: tuple[str, str] = ("{
               "row": f["location"].get("row"), "message_ja": f["message_ja"], "message_en": f["message_en"],
               "clause_document": f["clause"]["document"], "clause_section": f["clause"]["section"]}
              for i, f in enumerate(report["findings"])]
-    return FileRows(sub["program"], submission_key(sub), _db_value(plan.get("institution")),
+    key = submission_key(sub)
+    lines = [tuple(map(_db_value, row)) for row in line_rows(sha, sub["program"], key, sub, report["findings"])]
+    return FileRows(sub["program"], key, _db_value(plan.get("institution")),
                     _db_value(plan.get("pi_name")), _db_value(plan.get("title_ja")),
-                    (_ordered(t.participants, people), _ordered(t.cost_items, items), _ordered(t.findings, found)),
-                    documents)
+                    (_ordered(t.participants, people), _ordered(t.cost_items, items), _ordered(t.findings, found),
+                     lines), documents)
 
 
 def cost_findings(findings: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:

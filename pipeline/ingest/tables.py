@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -141,9 +142,68 @@ cross_findings = Table(
     Column("clause_section", Text, nullable=False),
 )
 
+# The finance worklist's lines: every cost line and every money finding of every file, with the keys
+# that carry a decision across versions (pipeline.finance.lines). Derived from the documents, like
+# cost_items, so the same files give the same rows.
+review_lines = Table(
+    "review_lines", metadata,
+    Column("sha256", String(64), ForeignKey("files.sha256"), primary_key=True),
+    Column("kind", String(8), primary_key=True),             # cost | finding
+    Column("idx", Integer, primary_key=True),
+    Column("line_key", String(32), nullable=False),
+    Column("content_key", String(32), nullable=False),
+    Column("code", Text),
+    Column("category", Text),
+    Column("category_label", Text),
+    Column("subcategory", Text),
+    Column("description", Text),
+    Column("unit_price", BigInteger),
+    Column("quantity", Float),
+    Column("amount", BigInteger),
+    Column("verdict", Text, nullable=False),                 # ok | ng | review | finding
+    Column("severity", Text),
+    Column("reason", Text),
+    Column("message_ja", Text),
+    Column("message_en", Text),
+    Column("clause", Text),
+    Column("quote", Text),
+    Column("sheet", Text),
+    Column("cell", Text),
+    Column("row", Integer),
+)
+
+# The review's audit log: append-only (triggers refuse UPDATE and DELETE, migration 0003). The current
+# decision on a line, the status of an application and the audit samples are each the latest entry of
+# their subject; ``seq`` numbers a subject's entries, and its uniqueness is the optimistic lock: two
+# reviewers who both saw version 3 cannot both write version 4.
+review_log = Table(
+    "review_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("kind", String(16), nullable=False),               # decision | status | sample
+    Column("subject", String(64), nullable=False),            # the line key, or the submission key for a status
+    Column("seq", Integer, nullable=False),
+    Column("submission_key", String(64), nullable=False),
+    Column("line_key", String(32)),
+    Column("sha256", String(64)),                             # the file version the reviewer saw
+    Column("content_key", String(32)),
+    Column("previous", Text),
+    Column("value", Text, nullable=False),                    # the decision, status or sampling rule
+    Column("requested", BigInteger),
+    Column("allowed", BigInteger),
+    Column("comment", Text),                                  # to the applicant
+    Column("note", Text),                                     # internal
+    Column("source", String(16), nullable=False),             # sheet | web | cli
+    UniqueConstraint("subject", "kind", "seq", name="uq_review_log_subject_seq"),
+)
+
+Index("ix_review_lines_line_key", review_lines.c.line_key)
+Index("ix_review_log_submission", review_log.c.submission_key)
 Index("ix_cost_items_reason", cost_items.c.reason)
 Index("ix_participants_country", participants.c.country)
 Index("ix_documents_submission", documents.c.submission, postgresql_using="gin",
       postgresql_ops={"submission": "jsonb_path_ops"})
 
-CONTENT_TABLES = ("files", "submissions", "participants", "cost_items", "findings", "documents", "cross_findings")
+CONTENT_TABLES = ("files", "submissions", "participants", "cost_items", "findings", "documents", "cross_findings",
+                  "review_lines")

@@ -28,11 +28,11 @@ _ROLES = {"roles?": "roles", "exempt_roles?": "roles"}
 
 
 def check(name: str, params: dict[str, Any] | None = None, values: tuple[str, ...] = (),
-          reads: tuple[str, ...] = (), judges: bool = False) -> Callable[[Check], Check]:
+          reads: tuple[str, ...] = (), judges: bool = False, money: bool = False) -> Callable[[Check], Check]:
     """Register a check kind under ``name`` with its contract."""
     def register(fn: Check) -> Check:
         CHECKS[name] = fn
-        CONTRACTS[name] = Contract(params or {}, frozenset(values), reads, judges)
+        CONTRACTS[name] = Contract(params or {}, frozenset(values), reads, judges, money)
         return fn
     return register
 
@@ -351,7 +351,7 @@ def _money_levels(ctx: Context) -> dict[str, int]:
 @check("total_at_most",
        {"max_from": "enum:base|cap", "up_to_from?": "enum:base|cap", "unless_filled?": "field",
         "only_if_filled?": "field"},
-       values=("actual", "max", "base", "cap", "excess_pct"), reads=("totals.total",))
+       values=("actual", "max", "base", "cap", "excess_pct"), reads=("totals.total",), money=True)
 def total_at_most(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
     """The total against the base amount or the cap (base + excess ratio), with or without a reason field."""
     levels = _money_levels(ctx)
@@ -375,7 +375,7 @@ def total_at_most(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
 
 
 @check("overhead_at_most", {}, values=("actual", "direct", "max", "ratio_pct"),
-       reads=("totals.overhead", "totals.direct_total"))
+       reads=("totals.overhead", "totals.direct_total"), money=True)
 def overhead_at_most(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
     overhead, direct = ctx.total("overhead"), ctx.total("direct_total")
     ratio = ctx.pack.money["overhead_max_ratio"]
@@ -387,7 +387,7 @@ def overhead_at_most(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
 
 
 @check("monthly_rate_at_most", {"subcategory": "code:budget.subcategory", "rate_from": "money"},
-       values=("actual", "max"), reads=("budget.subcategory", "budget.unit_price"))
+       values=("actual", "max"), reads=("budget.subcategory", "budget.unit_price"), money=True)
 def monthly_rate_at_most(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
     rate = ctx.pack.money[p["rate_from"]]
     sub, price = ctx.col("budget", "subcategory"), ctx.col("budget", "unit_price")
@@ -426,7 +426,7 @@ def budget_months_at_most_stay(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]
                       expected=allowed, actual=budgeted)
 
 
-@check("amount_arithmetic", {}, values=("stated", "expected"), reads=("budget.amount",))
+@check("amount_arithmetic", {}, values=("stated", "expected"), reads=("budget.amount",), money=True)
 def amount_arithmetic(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
     """A line's amount typed over the formula, differing from price x quantity (the root of any total that
     then differs: those are reported as following from it)."""
@@ -570,7 +570,7 @@ def totals_follow(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
 
 @check("tax_equivalent", {}, reads=("tax.amount", "tax.date", "tax.tax"),
        values=("amount", "date", "deductible_pct", "band_from", "band_to", "source_ja", "source_en", "expected",
-               "stated"))
+               "stated"), money=True)
 def tax_equivalent(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
     """A stated tax equivalent that differs from the call's arithmetic with the transitional deduction in
     force on the transaction date; the finding names the band and the clause (call or law) it comes from."""
@@ -596,7 +596,7 @@ def tax_equivalent(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
 
 
 @check("tax_equivalent_total", {"subcategory": "code:budget.subcategory"}, values=("stated", "expected"),
-       reads=("budget.subcategory", "budget.amount", "tax.tax"))
+       reads=("budget.subcategory", "budget.amount", "tax.tax"), money=True)
 def tax_equivalent_total(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
     sub, amount, tax = ctx.col("budget", "subcategory"), ctx.col("budget", "amount"), ctx.col("tax", "tax")
     lines = [(i, it) for i, it in enumerate(ctx.rows("budget")) if it.get(sub) == p["subcategory"]]

@@ -37,6 +37,7 @@ class Contract:
     values: frozenset[str] = frozenset()
     reads: tuple[str, ...] = ()
     judges: bool = False  # the check judges the values of its tables/column (no second unknown-choice finding)
+    money: bool = False  # its findings are on an amount of money (``actual``, in yen): the finance worklist lists them
 
 
 def _is_int(v: Any) -> bool:

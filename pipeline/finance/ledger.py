@@ -1,0 +1,307 @@
+"""The review log in the database: decisions, statuses and audit samples, appended and never rewritten.
+
+Every write is a new ``review_log`` entry; the current decision on a line (the status of an
+application, the sampling of a line) is its subject's latest entry. A writer says which entry it saw
+(``seq``); the unique (subject, kind, seq) makes the second of two concurrent writers fail instead of
+silently overwriting the first (optimistic concurrency): ``Conflict`` carries what the other wrote.
+
+The worklist of an application is computed here: its latest version's lines that are flagged or
+sampled, each with its decision if the decision was taken on the same content, or marked changed/new
+since the last review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.finance.decisions import DecisionError, settle, statuses
+from pipeline.finance.lines import flagged
+from pipeline.finance.totals import application_totals
+from pipeline.ingest import tables as t
+from pipeline.packs import load_pack
+
+
+class Conflict(Exception):
+    """Someone else wrote this subject since the writer looked: ``current`` is their entry."""
+
+    def __init__(self, current: dict[str, Any] | None) -> None:
+        who = (current or {}).get("reviewer", "?")
+        super().__init__(f"ほかの担当者（{who}）が先に更新しました。最新の内容を確認してからやり直してください / "
+                         f"{who} changed this first; look at the current state and try again")
+        self.current = current
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Application:
+    """One submission's latest version as the review sees it."""
+
+    key: str
+    program: str
+    institution: str | None
+    pi_name: str | None
+    title: str | None
+    sha256: str
+    file: str
+    versions: int
+    status: str = "received"
+    lines: list[dict[str, Any]] = field(default_factory=list)  # worklist lines with their decision state
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def undecided(self) -> int:
+        return sum(1 for ln in self.lines if ln["decision"] in (None, "query"))
+
+    @property
+    def label(self) -> str:
+        return " / ".join(x for x in (self.institution, self.pi_name, self.title) if x)
+
+
+class Ledger:
+    """Reads and appends the review log of one database (the ingest's, through its engine)."""
+
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
+        self.engine = engine            # writes
+        self.reader = reader or engine  # reads (on SQLite, an engine whose transactions take no write lock)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def applications(self, keys: Iterable[str] | None = None, *, with_lines: bool = True) -> list[Application]:
+        """The latest version of every submission (or of ``keys``), with worklist lines and totals."""
+        q = (select(t.submissions.c.key, t.submissions.c.program, t.submissions.c.institution,
+                    t.submissions.c.pi_name, t.submissions.c.title, t.submissions.c.latest_sha256,
+                    t.submissions.c.versions, t.files.c.name)
+             .join(t.files, t.files.c.sha256 == t.submissions.c.latest_sha256)
+             .order_by(t.submissions.c.program, t.files.c.name))
+        if keys is not None:
+            q = q.where(t.submissions.c.key.in_(list(keys)))
+        with self.reader.connect() as conn:
+            apps = [Application(r.key, r.program, r.institution, r.pi_name, r.title, r.latest_sha256, r.name,
+                                r.versions) for r in conn.execute(q)]
+            if not apps:
+                return apps
+            current = self._current(conn, [a.key for a in apps])
+            for app in apps:
+                app.status = self._status(app.key, current)
+            if with_lines:
+                for chunk in _chunks(apps, 200):
+                    self._fill(conn, chunk, current)
+        return apps
+
+    def application(self, key: str) -> Application | None:
+        found = self.applications([key])
+        return found[0] if found else None
+
+    def _status(self, key: str, current: dict[tuple[str, str], dict[str, Any]]) -> str:
+        entry = current.get(("status", key))
+        if entry:
+            return entry["value"]
+        return "in_review" if current.get(("reviewed", key)) else "received"
+
+    def _current(self, conn: Any, keys: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The latest entry of every subject of these submissions, by (kind, subject); ("reviewed", key) too."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for chunk in _chunks(keys, 500):
+            latest = (select(t.review_log.c.kind, t.review_log.c.subject, func.max(t.review_log.c.seq).label("seq"))
+                      .where(t.review_log.c.submission_key.in_(chunk))
+                      .group_by(t.review_log.c.kind, t.review_log.c.subject).subquery())
+            q = select(t.review_log).join(latest, and_(t.review_log.c.kind == latest.c.kind,
+                                                       t.review_log.c.subject == latest.c.subject,
+                                                       t.review_log.c.seq == latest.c.seq))
+            for r in conn.execute(q):
+                entry = dict(r._mapping)
+                out[(entry["kind"], entry["subject"])] = entry
+                if entry["kind"] == "decision":
+                    out[("reviewed", entry["submission_key"])] = entry
+        return out
+
+    def _fill(self, conn: Any, apps: list[Application], current: dict[tuple[str, str], dict[str, Any]]) -> None:
+        shas = [a.sha256 for a in apps]
+        rows: dict[str, list[dict[str, Any]]] = {s: [] for s in shas}
+        for r in conn.execute(select(t.review_lines).where(t.review_lines.c.sha256.in_(shas))
+                              .order_by(t.review_lines.c.sha256, t.review_lines.c.kind, t.review_lines.c.idx)):
+            rows[r.sha256].append(dict(r._mapping))
+        earlier = self._earlier_lines(conn, [a for a in apps if a.versions > 1])
+        docs = {r.sha256: r.totals for r in conn.execute(
+            select(t.documents.c.sha256, t.documents.c.submission["totals"].label("totals"))
+            .where(t.documents.c.sha256.in_(shas)))}
+        for app in apps:
+            pack = load_pack(app.program)
+            lines = []
+            for line in rows[app.sha256]:
+                sampled = current.get(("sample", line["line_key"]))
+                if not (flagged(line) or sampled):
+                    continue
+                lines.append(_state(line, current.get(("decision", line["line_key"])), sampled,
+                                    earlier.get(app.key), bool(current.get(("reviewed", app.key)))))
+            app.lines = lines
+            stated = docs.get(app.sha256) or {}
+            totals = {concept: stated.get(pack.bind("totals", concept) or concept) or 0
+                      for concept in ("direct_total", "overhead", "total")}
+            app.totals = application_totals(totals, lines, pack.money.get("overhead_max_ratio"))
+
+    def _earlier_lines(self, conn: Any, apps: list[Application]) -> dict[str, dict[str, str]]:
+        """line key -> content key of the lines in earlier versions of these submissions."""
+        if not apps:
+            return {}
+        out: dict[str, dict[str, str]] = {a.key: {} for a in apps}
+        q = (select(t.files.c.submission_key, t.review_lines.c.line_key, t.review_lines.c.content_key)
+             .join(t.files, t.files.c.sha256 == t.review_lines.c.sha256)
+             .where(t.files.c.submission_key.in_(list(out)), t.files.c.status == "ok",
+                    t.files.c.sha256.notin_([a.sha256 for a in apps]))
+             .order_by(t.files.c.version))
+        for r in conn.execute(q):
+            out[r.submission_key][r.line_key] = r.content_key  # the latest earlier version wins
+        return out
+
+    def line(self, line_key: str) -> tuple[Application, dict[str, Any]] | None:
+        """The application and the current worklist line of a line key (None if no latest version has it)."""
+        with self.reader.connect() as conn:
+            key = conn.execute(select(t.files.c.submission_key).join(
+                t.review_lines, t.review_lines.c.sha256 == t.files.c.sha256)
+                .where(t.review_lines.c.line_key == line_key).limit(1)).scalar()
+        app = self.application(key) if key else None
+        if app is None:
+            return None
+        for line in app.lines:
+            if line["line_key"] == line_key:
+                return app, line
+        with self.reader.connect() as conn:  # a latest-version line that is not on the worklist (judged ok)
+            r = conn.execute(select(t.review_lines).where(t.review_lines.c.sha256 == app.sha256,
+                                                          t.review_lines.c.line_key == line_key)).first()
+        return (app, _state(dict(r._mapping), None, None, None, False)) if r else None
+
+    def log(self, submission_key: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every entry, oldest first (of one submission, if given)."""
+        q = select(t.review_log).order_by(t.review_log.c.id)
+        if submission_key:
+            q = q.where(t.review_log.c.submission_key == submission_key)
+        with self.reader.connect() as conn:
+            for r in conn.execute(q):
+                yield dict(r._mapping)
+
+    def last_id(self) -> int:
+        with self.reader.connect() as conn:
+            return conn.execute(select(func.coalesce(func.max(t.review_log.c.id), 0))).scalar_one()
+
+    # -- writing ---------------------------------------------------------------------------------
+    def append(self, entries: list[dict[str, Any]]) -> None:
+        """Write entries in one transaction: all of them, or none (Conflict when one lost a race)."""
+        if not entries:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.review_log), entries)
+        except IntegrityError:
+            first = entries[0]
+            with self.reader.connect() as conn:
+                cur = conn.execute(select(t.review_log).where(
+                    t.review_log.c.subject == first["subject"], t.review_log.c.kind == first["kind"])
+                    .order_by(t.review_log.c.seq.desc()).limit(1)).first()
+            raise Conflict(dict(cur._mapping) if cur else None) from None
+
+    def decide(self, line_key: str, decision: str, *, reviewer: str, seq: int, allowed: Any = None,
+               comment: str | None = None, note: str | None = None, source: str = "cli",
+               sha256: str | None = None) -> dict[str, Any]:
+        """Record a decision on the line; ``seq`` is the line's version the reviewer saw (0: none yet)."""
+        found = self.line(line_key)
+        if found is None:
+            raise DecisionError(f"行ID {line_key} はどの申請の最新版にもありません",
+                                f"line id {line_key} is in no application's latest version")
+        app, line = found
+        if sha256 is not None and sha256 != app.sha256:
+            raise DecisionError("この行の申請は、判断の基になった版の後に再提出されています",
+                                "this line's application was resubmitted after the version the decision was made on")
+        entry = decision_entry(app, line, decision, reviewer=reviewer, seq=seq, allowed=allowed, comment=comment,
+                               note=note, source=source)
+        self.append([entry])
+        return entry
+
+    def set_status(self, key: str, status: str, *, reviewer: str, seq: int | None = None, comment: str | None = None,
+                   source: str = "cli") -> dict[str, Any]:
+        """Move an application to ``status`` (statuses' ``next`` says where it may go)."""
+        app = self.application(key)
+        if app is None:
+            raise DecisionError(f"申請 {key} はありません", f"there is no application {key}")
+        table = statuses()
+        if status not in table:
+            raise DecisionError(f"状態「{status}」はありません（{'、'.join(table)}）",
+                                f"'{status}' is not a status; one of {', '.join(table)}")
+        if status != app.status and status not in table[app.status]["next"]:
+            raise DecisionError(f"「{table[app.status]['ja']}」から「{table[status]['ja']}」には変更できません",
+                                f"an application cannot go from {table[app.status]['en']} to {table[status]['en']}")
+        if status == "eligible" and app.undecided:
+            raise DecisionError(f"未判断または照会中の行が {app.undecided} 行あります。"
+                                "すべて判断してから「適格」にしてください",
+                                f"{app.undecided} lines are undecided or queried; decide them all before "
+                                "marking the application eligible")
+        last = self._seq("status", key)
+        if seq is not None and seq != last:
+            raise Conflict(self._latest("status", key))
+        entry = {"at": now(), "reviewer": reviewer, "kind": "status", "subject": key, "seq": last + 1,
+                 "submission_key": key, "line_key": None, "sha256": app.sha256, "content_key": None,
+                 "previous": app.status, "value": status, "requested": app.totals.get("requested"),
+                 "allowed": app.totals.get("allowed_total"), "comment": comment, "note": None, "source": source}
+        self.append([entry])
+        return entry
+
+    def _seq(self, kind: str, subject: str) -> int:
+        with self.reader.connect() as conn:
+            return conn.execute(select(func.coalesce(func.max(t.review_log.c.seq), 0)).where(
+                t.review_log.c.kind == kind, t.review_log.c.subject == subject)).scalar_one()
+
+    def _latest(self, kind: str, subject: str) -> dict[str, Any] | None:
+        with self.reader.connect() as conn:
+            r = conn.execute(select(t.review_log).where(t.review_log.c.kind == kind, t.review_log.c.subject == subject)
+                             .order_by(t.review_log.c.seq.desc()).limit(1)).first()
+        return dict(r._mapping) if r else None
+
+
+def decision_entry(app: Application, line: dict[str, Any], decision: str, *, reviewer: str, seq: int,
+                   allowed: Any, comment: str | None, note: str | None, source: str) -> dict[str, Any]:
+    """The log entry of a decision on ``line`` of ``app`` (checked: raises DecisionError or Conflict)."""
+    if not (reviewer or "").strip():
+        raise DecisionError("担当者名がありません（匿名では記録できません）",
+                            "no reviewer name: decisions are never anonymous")
+    if seq != line["seq"]:
+        raise Conflict(line.get("entry"))
+    amount = settle(decision, line["amount"], allowed, comment)
+    return {"at": now(), "reviewer": reviewer.strip(), "kind": "decision", "subject": line["line_key"],
+            "seq": seq + 1, "submission_key": app.key, "line_key": line["line_key"], "sha256": app.sha256,
+            "content_key": line["content_key"], "previous": line["entry"]["value"] if line.get("entry") else None,
+            "value": decision, "requested": line["amount"], "allowed": amount,
+            "comment": (comment or "").strip() or None,
+            "note": (note or "").strip() or None, "source": source}
+
+
+def _state(line: dict[str, Any], entry: dict[str, Any] | None, sampled: dict[str, Any] | None,
+           earlier: dict[str, str] | None, reviewed: bool) -> dict[str, Any]:
+    """A worklist line: the stored line with its decision (if it stands), its marks and its version."""
+    out = dict(line)
+    stands = entry is not None and entry["content_key"] == line["content_key"]
+    out.update(entry=entry, seq=entry["seq"] if entry else 0, sampled=sampled["value"] if sampled else None,
+               decision=entry["value"] if stands else None, allowed=entry["allowed"] if stands else None,
+               comment=entry["comment"] if stands else None, note=entry["note"] if stands else None,
+               reviewer=entry["reviewer"] if stands else None, decided_at=entry["at"] if stands else None)
+    if entry is not None and not stands:
+        out["mark"] = "changed"
+    elif reviewed and earlier is not None and line["line_key"] not in earlier:
+        out["mark"] = "new"
+    elif reviewed and earlier is not None and earlier.get(line["line_key"]) != line["content_key"]:
+        out["mark"] = "changed"
+    else:
+        out["mark"] = None
+    return out
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
