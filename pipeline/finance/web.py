@@ -76,7 +76,8 @@ def create_app(db_url: str, *, out_dir: Path | None = None, user_header: str | N
     users = json.loads(users_file.read_text(encoding="utf-8")) if users_file else {}
     env = Environment(loader=FileSystemLoader(PAGES), autoescape=select_autoescape(["html"]))
     env.globals.update(label=label, status_label=status_label, decisions=decisions, statuses=statuses,
-                       vocabulary=vocabulary, yen=lambda n: "—" if n is None else f"{n:,}円")
+                       vocabulary=vocabulary, yen=lambda n: "—" if n is None else f"{n:,}円",
+                       qty=lambda q: "" if q is None else f"{q:,g}")
     app = FastAPI(title="shinsei review", docs_url=None, redoc_url=None, openapi_url=None)
 
     def reviewer(request: Request) -> str:
