@@ -221,8 +221,20 @@ def _report_values(pack: Pack, sub: dict[str, Any], name: str) -> list[str]:
     return out
 
 
+def _split(total: int, values: list[str]) -> list[tuple[str, int]]:
+    """``total`` split equally among ``values`` in whole yen (the first ones take the remainder): the shares
+    add up to the total, so a plan with two countries is not counted twice in the amounts."""
+    if not values:
+        return []
+    share, rest = divmod(total, len(values))
+    return [(v, share + (1 if i < rest else 0)) for i, v in enumerate(values)]
+
+
 def concentration(docs: list[Doc]) -> dict[str, list[dict[str, Any]]]:
-    """Applications and requested amounts by country, Japanese institution and counterpart institution."""
+    """Applications and requested amounts by country, Japanese institution and counterpart institution.
+
+    An application counts once in each of its countries (and counterparts), but its amount is split
+    equally among them: the amounts of a table add up to the amount requested."""
     by: dict[str, dict[tuple[str, str], list[int]]] = {"country": defaultdict(lambda: [0, 0]),
                                                        "institution": defaultdict(lambda: [0, 0]),
                                                        "counterpart": defaultdict(lambda: [0, 0])}
@@ -232,15 +244,12 @@ def concentration(docs: list[Doc]) -> dict[str, list[dict[str, Any]]]:
         sub = d["submission"]
         total = sub["totals"].get(pack.bind("totals", "total") or "", 0)
         programme = d["program"]
-        for c in sorted(set(_report_values(pack, sub, "countries"))):
-            by["country"][(programme, c)][0] += 1
-            by["country"][(programme, c)][1] += total
         inst = next(iter(_report_values(pack, sub, "institutions")), None) or "—"
-        by["institution"][(programme, inst)][0] += 1
-        by["institution"][(programme, inst)][1] += total
-        for c in sorted(set(_report_values(pack, sub, "counterparts"))):
-            by["counterpart"][(programme, c)][0] += 1
-            by["counterpart"][(programme, c)][1] += total
+        for dim, values in (("country", _report_values(pack, sub, "countries")), ("institution", [inst]),
+                            ("counterpart", _report_values(pack, sub, "counterparts"))):
+            for value, share in _split(total, sorted(set(values))):
+                by[dim][(programme, value)][0] += 1
+                by[dim][(programme, value)][1] += share
     return {dim: [{"program": k[0], dim: k[1], "applications": v[0], "requested_yen": v[1]}
                   for k, v in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[1][1], kv[0][1]))]
             for dim, rows in by.items()}
