@@ -7,12 +7,14 @@ Runs against SQLite, and against PostgreSQL when SHINSEI_TEST_PG_URL is set (as 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
@@ -249,6 +251,11 @@ def test_statuses_letters_and_the_eligible_guard(batch: Any, tmp_path: Path) -> 
         ledger.set_status(app.key, "received", reviewer="佐藤")
     statuses = [(e["previous"], e["value"]) for e in _log(ledger) if e["kind"] == "status"]
     assert statuses == [("in_review", "changes_requested")]
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "review-log.schema.json").read_text("utf-8"))
+    for entry in _log(ledger):  # every kind of entry is a valid decision record
+        jsonschema.validate(entry, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**_log(ledger)[0], "value": "maybe"}, schema)
     from pipeline.finance.letters import write_letters
 
     written = write_letters(ledger, tmp_path / "letters", pdf=False)
