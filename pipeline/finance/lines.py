@@ -53,11 +53,19 @@ def _money_codes(program: str) -> frozenset[str]:
 
 def category_label(pack: Pack, code: Any) -> str | None:
     """The budget category as the call writes it (III 旅費) for a code (travel); None if the code is unknown."""
-    column = pack.column(pack.bound_table("budget") or "", pack.bind("budget", "category") or "")
-    for item in pack.lists.get((column or {}).get("list", ""), []):
-        if item.code == code:
-            return item.ja
-    return None
+    return _layout(pack.id)[2].get(code) if isinstance(code, str) else None
+
+
+@cache
+def _layout(program: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The pack's budget table, its columns by concept, and its category labels by code (once per process)."""
+    pack = load_pack(program)
+    table = pack.bound_table("budget") or ""
+    col = {concept: pack.bind("budget", concept) or concept
+           for concept in ("category", "subcategory", "description", "unit_price", "quantity", "amount")}
+    column = pack.column(table, col["category"]) or {}
+    labels = {item.code: item.ja for item in pack.lists.get(column.get("list", ""), [])}
+    return table, col, labels
 
 
 def _cost_findings(findings: list[dict[str, Any]], table: str) -> dict[int, dict[str, Any]]:
@@ -80,10 +88,7 @@ def _clause(f: dict[str, Any]) -> tuple[str, str]:
 def file_lines(program: str, submission_key: str, submission: dict[str, Any],
                findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every cost line and money finding of one file, as rows of the ``review_lines`` table (without sha256)."""
-    pack = load_pack(program)
-    table = pack.bound_table("budget") or ""
-    col = {concept: pack.bind("budget", concept) or concept
-           for concept in ("category", "subcategory", "description", "unit_price", "quantity", "amount")}
+    table, col, labels = _layout(program)
     source = ((submission.get("source") or {}).get("tables") or {}).get(table) or {}
     rows_at = source.get("rows") or []
     judged = _cost_findings(findings, table)
@@ -100,7 +105,8 @@ def file_lines(program: str, submission_key: str, submission: dict[str, Any],
         out.append({
             "kind": "cost", "idx": i, "line_key": key, "content_key": _digest(key, line),
             "code": f["code"] if f else None, "category": category if isinstance(category, str) else None,
-            "category_label": category_label(pack, category), "subcategory": line.get(col["subcategory"]),
+            "category_label": labels.get(category) if isinstance(category, str) else None,
+            "subcategory": line.get(col["subcategory"]),
             "description": description, "unit_price": line.get(col["unit_price"]),
             "quantity": line.get(col["quantity"]), "amount": line.get(col["amount"]),
             "verdict": verdict, "severity": f["severity"] if f else None,
