@@ -14,7 +14,9 @@ over the parsed payload made FastAPI rebuild every route's dependencies on every
 A refusal is a ``Refused`` exception turned into a JSON response: the status (400, 413, 5xx), an
 xlwings ``alert`` action (Japanese first, English beside) for a client that runs actions, and the
 same text as ``detail``, which xlwings' Office.js client shows in its alert for any non-2xx answer.
-The log gets one warning line, never the payload's own text.
+The log gets one warning line, never the payload's own text. The words and the status of every
+refusal come from the catalogue of refusals (packs/common/refusals.yaml, ``Refused.of``), shared
+with the command line and the ingest.
 """
 
 from __future__ import annotations
@@ -54,9 +56,17 @@ _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 class Refused(Exception):
     """A request answered with a bilingual alert instead of a script's actions."""
 
-    def __init__(self, status: int, ja: str, en: str, reason: str = "") -> None:
+    def __init__(self, status: int, ja: str, en: str, reason: str = "", code: str = "") -> None:
         super().__init__(en)
-        self.status, self.ja, self.en, self.reason = status, ja, en, reason or en
+        self.status, self.ja, self.en, self.reason, self.code = status, ja, en, reason or en, code
+
+    @classmethod
+    def of(cls, name: str, reason: str = "", **values: Any) -> Refused:
+        """The catalogue's refusal ``name`` (packs/common/refusals.yaml), with its HTTP status."""
+        from pipeline.refusals import refusal
+
+        found = refusal(name, **values)
+        return cls(found.status or 400, found.message_ja, found.message_en, reason, found.code)
 
 
 @dataclass(frozen=True)
@@ -99,26 +109,17 @@ async def refused_response(request: Request, exc: Exception) -> Response:
 
 # ---- the refusals -----------------------------------------------------------------------------
 
-_RETRY_JA = "Excel でブックを開き直し、もう一度ボタンを押してください。"
-_RETRY_EN = "Reopen the workbook in Excel and press the button again."
-
-
 def malformed(where: str) -> Refused:
-    return Refused(400, f"アドインから届いたデータの形式が正しくありません（{where}）。{_RETRY_JA}",
-                   f"The data the add-in sent is not in the expected form ({where}). {_RETRY_EN}",
-                   f"malformed payload: {where}")
+    return Refused.of("request-malformed", f"malformed payload: {where}", where=where)
 
 
 def not_json(detail: str) -> Refused:
-    return Refused(400, f"アドインから届いたデータを読み取れません（JSON ではありません）。{_RETRY_JA}",
-                   f"The data the add-in sent cannot be read (it is not JSON). {_RETRY_EN}", f"invalid JSON: {detail}")
+    return Refused.of("request-not-json", f"invalid JSON: {detail}")
 
 
 def too_deep() -> Refused:
     limit = settings.ADDIN_MAX_DEPTH
-    return Refused(400, f"アドインから届いたデータの入れ子が深すぎます（上限 {limit} 段）。{_RETRY_JA}",
-                   f"The data the add-in sent is nested too deeply (more than {limit} levels). {_RETRY_EN}",
-                   f"nesting deeper than {limit}")
+    return Refused.of("request-too-deep", f"nesting deeper than {limit}", limit=limit)
 
 
 def too_large(declared: int | None = None) -> Refused:
@@ -129,24 +130,16 @@ def too_large(declared: int | None = None) -> Refused:
     else:
         ja, en, reason = (f"{declared:,} バイト、上限 {limit:,} バイト", f"{declared:,} bytes; the limit is {limit:,}",
                           f"body of {declared:,} bytes")
-    return Refused(413, f"送られたブックのデータが大きすぎます（{ja}）。"
-                        "不要なシートや行、長すぎる文字列を削除してからもう一度お試しください。",
-                   f"The workbook data sent is too large ({en}). Delete unneeded sheets, rows or overlong text "
-                   "and try again.", f"{reason} over {limit:,}")
+    return Refused.of("request-too-large", f"{reason} over {limit:,}", size_ja=ja, size_en=en)
 
 
 def too_many_cells(cells: int) -> Refused:
     limit = settings.ADDIN_MAX_CELLS
-    return Refused(413, f"ブックのセルが多すぎます（{cells:,} セル、上限 {limit:,} セル）。"
-                        "不要なシートや行を削除してからもう一度お試しください。",
-                   f"The workbook has too many cells ({cells:,}; the limit is {limit:,}). Delete unneeded sheets "
-                   "or rows and try again.", f"{cells:,} cells over {limit:,}")
+    return Refused.of("request-too-many-cells", f"{cells:,} cells over {limit:,}", cells=cells, limit=limit)
 
 
 def internal_error() -> Refused:
-    return Refused(500, "サーバーでエラーが発生しました。ブックは変更されていません。"
-                        "時間をおいてもう一度お試しください。",
-                   "The server failed; the workbook was not changed. Try again later.", "internal error")
+    return Refused.of("server-error", "internal error")
 
 
 # ---- the middleware ---------------------------------------------------------------------------
@@ -190,8 +183,7 @@ def known_script(path: str) -> None:
 
     name = path.rsplit("/", 1)[-1]
     if name not in scripts.__all__:
-        raise Refused(404, "このボタンの処理はサーバーにありません。アドインを読み込み直してください。",
-                      "The server has no script for this button. Reload the add-in.", "unknown script")
+        raise Refused.of("unknown-script", "unknown script")
 
 
 async def read_body(scope: Scope, receive: Receive) -> bytes:
@@ -208,7 +200,7 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise Refused(400, "接続が切れました。", "The client disconnected.", "client disconnected")
+            raise Refused.of("client-disconnected", "client disconnected")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -229,23 +229,12 @@ def warm() -> None:
 # ---- the refusals -------------------------------------------------------------------------------
 
 def too_slow(seconds: float) -> Refused:
-    return Refused(503, f"処理に時間がかかりすぎました（上限 {seconds:g} 秒）。ブックに異常に長い文字列や"
-                        "大量の行がないか確かめ、不要なデータを削除してからもう一度お試しください。"
-                        "ブックは変更されていません。",
-                   f"Processing took too long (limit {seconds:g} s). Check the workbook for abnormally long text or "
-                   "very many rows, delete unneeded data and try again. The workbook was not changed.",
-                   f"engine timeout after {seconds:g} s")
+    return Refused.of("engine-timeout", f"engine timeout after {seconds:g} s", seconds=seconds)
 
 
 def busy() -> Refused:
-    return Refused(503, "サーバーが混み合っています。しばらく待ってからもう一度お試しください。"
-                        "ブックは変更されていません。",
-                   "The server is busy. Wait a moment and try again. The workbook was not changed.",
-                   "engine queue wait over the timeout")
+    return Refused.of("server-busy", "engine queue wait over the timeout")
 
 
 def failed(code: str) -> Refused:
-    return Refused(500, "処理中にサーバーでエラーが発生しました。ブックは変更されていません。"
-                        "時間をおいてもう一度お試しください。続く場合は事務局にお問い合わせください。",
-                   "The server failed while processing the workbook; it was not changed. Try again later, and "
-                   "contact the secretariat if it persists.", f"engine failed: {code}")
+    return Refused.of("engine-failed", f"engine failed: {code}")

@@ -215,10 +215,8 @@ def writing(path: str | Path) -> Iterator[None]:
 
     try:
         yield
-    except OSError as exc:
-        where = exc.filename if isinstance(exc.filename, str) else str(path)
-        raise CommandError("cannot-write", detail=f"{type(exc).__name__}: {exc}", path=where,
-                           reason=exc.strerror or type(exc).__name__) from exc
+    except OSError as exc:  # named by what the user asked for, not by the temporary file beside it
+        raise CommandError("cannot-write", path=str(path), reason=exc.strerror or type(exc).__name__) from exc
 
 
 def _print_json(data: Any) -> None:
@@ -518,8 +516,8 @@ def _add_template(sub: Any) -> None:
 
 def _add_samples(sub: Any) -> None:
     s = sub.add_parser("samples", help="サンプルの生成 / build the sample workbooks",
-                       description="samples/scenarios/*.yaml から記入済みのサンプル申請書を生成します。 / Build the "
-                                   "filled sample applications from samples/scenarios/*.yaml.")
+                       description="scenarios/*.yaml から記入済みのサンプル申請書を生成します。 / Build the "
+                                   "filled sample applications from scenarios/*.yaml.")
     s.add_argument("action", choices=["build"], help="build: 生成 / build")
     s.add_argument("--out", help="出力フォルダ（既定: samples/）/ output folder")
     s.set_defaults(func=cmd_samples)
@@ -566,6 +564,12 @@ def _add_review(sub: Any) -> None:
     add_parser(sub)
 
 
+def _add_lexicon(sub: Any) -> None:
+    from pipeline.finance.cli import add_lexicon_parser  # argparse only
+
+    add_lexicon_parser(sub)
+
+
 def _add_pack(sub: Any) -> None:
     from pipeline.pack_check import add_parser  # argparse only: packs load when the command runs
 
@@ -582,7 +586,7 @@ def _add_addin(sub: Any) -> None:
 COMMANDS: dict[str, Callable[[Any], None]] = {
     "validate": _add_validate, "export": _add_export, "template": _add_template, "samples": _add_samples,
     "schema": _add_schema, "demo": _add_demo, "ingest": _add_ingest, "review": _add_review,
-    "classify": _add_classify, "pack": _add_pack, "addin": _add_addin,
+    "classify": _add_classify, "lexicon": _add_lexicon, "pack": _add_pack, "addin": _add_addin,
 }
 
 
@@ -626,7 +630,13 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         return EXIT_PIPE
     except Exception as exc:
-        return _failed(exc, prog)
+        try:
+            return _failed(exc, prog)
+        except Exception as worse:  # the catalogue itself unreadable: still one line, never a traceback
+            if os.environ.get("SHINSEI_DEBUG"):
+                raise
+            say(f"{prog}: 内部エラー / internal error: {type(exc).__name__}: {exc} ({type(worse).__name__})")
+            return EXIT_INTERNAL
 
 
 def _refused(name: str, prog: str, **values: Any) -> int:

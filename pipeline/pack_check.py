@@ -127,11 +127,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pack", help="ルールパックの検査 / check rule packs", description=HELP,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="pack_command", required=True)
-    c = sub.add_parser("check", help="パックを検査 / check packs as validation loads them")
+    c = sub.add_parser("check", help="パックを検査 / check packs as validation loads them",
+                       description="ルールパックを検証時と同じ手順で読み込み、契約（パラメータ・メッセージ・表と列）に反する"
+                                   "ルールを名指しします。/ Loads each pack as validation does and names every rule "
+                                   "that breaks its check kind's contract (parameters, messages, tables and columns).")
     c.add_argument("files", nargs="+", metavar="FILE", help="ルールパックのYAML / rule pack files")
     c.add_argument("--json", action="store_true", help="結果をJSONで出力 / print the results as JSON")
     c.set_defaults(func=cmd_check)
-    r = sub.add_parser("rules", help="ルールと重要度・根拠の一覧 / list rules with severity and clause")
+    r = sub.add_parser("rules", help="ルールと重要度・根拠の一覧 / list rules with severity and clause",
+                       description="パックの各ルールの重要度と、その重要度の根拠となる公募要領の文言を一覧します。/ "
+                                   "Lists each rule of a pack with its severity and the words of the call behind it.")
     r.add_argument("file", metavar="FILE", help="ルールパックのYAML / a rule pack file")
     r.add_argument("--json", action="store_true", help="JSONで出力 / print as JSON")
     r.set_defaults(func=cmd_rules)

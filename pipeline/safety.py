@@ -61,12 +61,17 @@ _SUBSET = re.compile(rb"<!doctype[^>\[]*\[")
 
 
 class WorkbookRejected(Exception):
-    """A file the engine will not parse: a stable ``code`` and a reason in Japanese and English."""
+    """A file the engine will not parse: a stable ``code`` and a reason in Japanese and English.
+
+    ``message_ja`` / ``message_en`` say what is wrong and what to do; raised from the catalogue of
+    refusals (pipeline.refusals), the exception also keeps the two parts apart (``reason_*``, ``advice_*``).
+    """
 
     code = "rejected"
     message_ja = ""
     message_en = ""
     detail = ""
+    reason_ja = reason_en = advice_ja = advice_en = ""
 
     def __init__(self, code: str, message_ja: str, message_en: str, detail: str = "") -> None:
         self.code, self.message_ja, self.message_en, self.detail = code, message_ja, message_en, detail
@@ -74,7 +79,7 @@ class WorkbookRejected(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Raised in a sandboxed child and re-raised in the parent: every field must survive pickling.
-        return (type(self), (self.code, self.message_ja, self.message_en, self.detail))
+        return (type(self), (self.code, self.message_ja, self.message_en, self.detail), dict(self.__dict__))
 
 
 class UnsafeWorkbook(WorkbookRejected):
@@ -156,19 +161,9 @@ def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> dict
 
 def _check_magic(data: bytes) -> None:
     if data.startswith(OLE2_MAGIC):
-        raise UnsafeWorkbook(
-            "encrypted-or-xls",
-            "暗号化されたブック、または旧形式 .xls です。パスワードを外し .xlsx で保存し直してください",
-            "The workbook is password-protected or in the old .xls format: remove the password and save it "
-            "as .xlsx")
+        raise _refuse("encrypted-or-xls")
     if not data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        raise UnsafeWorkbook(
-            "not-a-zip",
-            "Excelブック（.xlsx/.xlsm）ではありません。Excelで開き、「Excel ブック (*.xlsx)」形式で"
-            "保存し直してください",
-            "This is not an Excel workbook (.xlsx/.xlsm): open it in Excel and save it as an Excel Workbook "
-            "(*.xlsx)",
-            f"first bytes {data[:8].hex(' ')}" if data else "empty file")
+        raise _refuse("not-a-zip", f"first bytes {data[:8].hex(' ')}" if data else "empty file")
 
 
 def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
@@ -182,12 +177,7 @@ def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
     inside. The sizes are the directory's claims, each verified when its member is inflated.
     """
     if len(infos) > limits.max_members:
-        raise UnsafeWorkbook(
-            "too-many-members",
-            f"ブックの内部部品が多すぎます（{len(infos):,} 個、上限 {limits.max_members:,}）。"
-            "不要なシートや画像を削除して保存し直してください",
-            f"The workbook has too many internal parts ({len(infos):,}; the limit is "
-            f"{limits.max_members:,}): delete unneeded sheets and images and save it again")
+        raise _refuse("too-many-members", count=len(infos), limit=limits.max_members)
     seen: set[str] = set()
     declared = excess = 0
     spans = []
@@ -198,11 +188,7 @@ def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
             raise _corrupt(f"duplicate member {name!r}")
         seen.add(key)
         if info.flag_bits & 0x1:
-            raise UnsafeWorkbook(
-                "encrypted-or-xls",
-                "暗号化されたブック、または旧形式 .xls です。パスワードを外し .xlsx で保存し直してください",
-                "The workbook is password-protected or in the old .xls format: remove the password and save "
-                "it as .xlsx", f"encrypted zip member {name!r}")
+            raise _refuse("encrypted-or-xls", f"encrypted zip member {name!r}")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise _corrupt(f"{name}: compression method {info.compress_type} (Excel uses deflate)")
         if info.file_size > limits.max_member_uncompressed:
@@ -219,12 +205,7 @@ def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
     if declared > limits.max_total_uncompressed:
         raise _bomb(f"{declared:,} bytes uncompressed in all")
     if "xl/workbook.xml" not in seen:
-        raise UnsafeWorkbook(
-            "not-a-workbook",
-            "Excelブックの形式ではありません（xl/workbook.xml がありません）。Excelで開き、.xlsx 形式で"
-            "保存し直してください",
-            "The file is a zip archive but not an Excel workbook (no xl/workbook.xml): open it in Excel and "
-            "save it as .xlsx")
+        raise _refuse("not-a-workbook", "a zip archive without xl/workbook.xml")
     ordered = sorted(spans)
     for (_, _, end), (nxt, _, _) in itertools.pairwise(ordered):
         if end > nxt:  # the "overlapping files" zip bomb: many entries sharing one compressed kernel
@@ -589,68 +570,42 @@ def _judge(name: str, rows: int, cols: int, limits: Limits, how: str = "") -> No
         raise _far(name, rows, cols, limits, how)
 
 
+def _refuse(name: str, detail: str = "", **values: object) -> UnsafeWorkbook:
+    """The catalogue's refusal ``name`` (packs/common/refusals.yaml) as the pre-check's exception.
+
+    pipeline.refusals is imported here, on the way to a refusal: a file that passes never loads it.
+    """
+    from pipeline.refusals import reject
+
+    return reject(name, UnsafeWorkbook, detail=detail, **values)  # type: ignore[return-value]
+
+
 def _far(name: str, rows: int, cols: int, limits: Limits, how: str = "") -> UnsafeWorkbook:
     where = ", ".join(p for p in (f"row {rows:,}" if rows else "", f"column {cols:,}" if cols else "") if p)
-    return UnsafeWorkbook(
-        "sheet-too-large",
-        f"シートの使用範囲が大きすぎます（上限 {limits.max_rows:,} 行 × {limits.max_cols:,} 列）。"
-        "Ctrl+End で最後のセルを確かめ、離れた位置にある不要なセルや書式を削除して保存し直してください",
-        f"A sheet's used range is too large (the limit is {limits.max_rows:,} rows x {limits.max_cols:,} "
-        "columns): press Ctrl+End to find the last cell, delete stray far-away cells or formatting, and save "
-        "the workbook again",
-        " ".join(part for part in (f"{name}:", where, how) if part))
+    return _refuse("sheet-too-large", " ".join(part for part in (f"{name}:", where, how) if part),
+                   max_rows=limits.max_rows, max_cols=limits.max_cols)
 
 
 def _strings(name: str, n: int, limits: Limits) -> UnsafeWorkbook:
-    return UnsafeWorkbook(
-        "too-many-strings",
-        f"共有文字列の件数（{n:,}）が上限（{limits.max_shared_strings:,}）を超えています。"
-        "不要なシートやデータを削除して保存し直してください",
-        f"The workbook declares {n:,} shared strings (the limit is {limits.max_shared_strings:,}): delete "
-        "unneeded sheets or data and save it again", name)
+    return _refuse("too-many-strings", name, count=n, limit=limits.max_shared_strings)
 
 
 def _check_styles(name: str, size: int, limits: Limits) -> None:
     if size > limits.max_styles_bytes:
-        raise UnsafeWorkbook(
-            "styles-too-large",
-            f"書式情報（{size:,} バイト）が大きすぎます（上限 {limits.max_styles_bytes:,}）。"
-            "使っていないセルのスタイルや書式を削除して保存し直してください",
-            f"The workbook's formatting data ({size:,} bytes) is too large (the limit is "
-            f"{limits.max_styles_bytes:,}): remove unused cell styles and formatting and save it again", name)
+        raise _refuse("styles-too-large", name, size=size, limit=limits.max_styles_bytes)
 
 
 def _doctype(name: str, why: str = "") -> UnsafeWorkbook:
-    return UnsafeWorkbook(
-        "xml-doctype",
-        "ブックに DOCTYPE/ENTITY 宣言が含まれています（安全のため読み込みません）。Excelで開き、.xlsx 形式で"
-        "保存し直してください",
-        "The workbook contains DOCTYPE/ENTITY declarations, which are refused for safety: open it in Excel "
-        "and save it again as .xlsx", f"{name}: {why}" if why else name)
+    return _refuse("xml-doctype", f"{name}: {why}" if why else name)
 
 
 def _bomb(detail: str) -> UnsafeWorkbook:
-    return UnsafeWorkbook(
-        "zip-bomb",
-        "展開すると異常に大きくなる部品が含まれています（zip 爆弾の疑い）。Excelで開けるか確かめ、"
-        ".xlsx 形式で保存し直してください",
-        "Part of the file expands to an abnormal size (suspected zip bomb): check that it opens in Excel and "
-        "save it again as .xlsx", detail)
+    return _refuse("zip-bomb", detail)
 
 
 def _corrupt(detail: str) -> UnsafeWorkbook:
-    return UnsafeWorkbook(
-        "corrupt-zip",
-        "ファイルが壊れています（ZIP または XML として正しく読めません）。Excelで開けるか確かめ、保存し直した"
-        "ファイルを提出してください",
-        "The file is damaged (its zip archive or XML is inconsistent): check that it opens in Excel, save it "
-        "again and resubmit it", detail)
+    return _refuse("corrupt-zip", detail)
 
 
 def _file_too_large(size: int, limits: Limits) -> UnsafeWorkbook:
-    return UnsafeWorkbook(
-        "file-too-large",
-        f"ファイルが大きすぎます（{size:,} バイト、上限 {limits.max_file_bytes:,}）。画像や不要なシートを"
-        "削除してから提出してください",
-        f"The file is too large ({size:,} bytes; the limit is {limits.max_file_bytes:,}): remove images and "
-        "unneeded sheets, then submit it again")
+    return _refuse("file-too-large", size=size, limit=limits.max_file_bytes)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline import schemas, settings
 from pipeline.findings import Finding, Location, Report
-from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_for_template
+from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_file, pack_for_template, pack_ids
 from pipeline.rules import run_rules, sort_findings
 from pipeline.safety import WorkbookRejected, verified_members
 from pipeline.sandbox import run_isolated
@@ -40,38 +40,27 @@ def detect_pack(raw: RawWorkbook, program: str | None = None) -> tuple[Pack, dic
     version = _version_text(version)
     if tid is None:
         if program is None:
-            raise UnreadableWorkbook(
-                "unknown-template",
-                "shinsei の様式ではありません（様式IDが見つかりません）。"
-                "配布された様式に記入するか、--program で制度を指定してください",
-                "not a shinsei template (no template id found): fill in the distributed template, "
-                "or name the programme with --program")
+            raise _refuse("unknown-template")
         pack = _load(program)
         return pack, {"id": pack.template["id"], "version": pack.template["version"]}
     pack = _load(program) if program else pack_for_template(tid)
     if pack is None:
-        raise UnreadableWorkbook("unknown-template", f"様式ID「{tid}」は未知の様式です",
-                                 f"template id {tid!r} is not known to this version of shinsei")
+        raise _refuse("unknown-template-id", template=tid)
     if pack.template["id"] != tid:
-        raise UnreadableWorkbook(
-            "program-mismatch",
-            f"このブックの様式は「{tid}」で、指定された制度 {pack.id} の様式ではありません",
-            f"this workbook is template {tid!r}, not the template of the requested programme {pack.id}")
+        raise _refuse("program-mismatch", template=tid, program=pack.id)
     if version not in pack.template["accepted_versions"]:
         accepted = ", ".join(pack.template["accepted_versions"])
         if version is None:
-            raise UnreadableWorkbook(
-                "unknown-template-version",
-                f"様式「{tid}」の版の記録が空です（様式の管理情報が消されています）。"
-                f"配布された最新の様式（対応版: {accepted}）に記入し直してください",
-                f"the version of template {tid!r} is empty (the template's hidden record was cleared); "
-                f"copy your entries into a fresh template (supported: {accepted})")
-        raise UnreadableWorkbook(
-            "unknown-template-version",
-            f"様式「{tid}」の版 {version} には対応していません（対応版: {accepted}）。最新の様式に記入し直してください",
-            f"version {version} of template {tid!r} is not supported (supported: {accepted}); "
-            "copy your entries into the current template")
+            raise _refuse("unknown-template-version-empty", template=tid, accepted=accepted)
+        raise _refuse("unknown-template-version", template=tid, version=version, accepted=accepted)
     return pack, {"id": tid, "version": version or ""}
+
+
+def _refuse(name: str, detail: str = "", **values: Any) -> UnreadableWorkbook:
+    """The catalogue's refusal ``name`` (packs/common/refusals.yaml), raised as the engine's exception."""
+    from pipeline.refusals import reject  # on the way to a refusal only
+
+    return reject(name, UnreadableWorkbook, detail=detail, **values)  # type: ignore[return-value]
 
 
 def _version_text(value: Any) -> str | None:
@@ -86,7 +75,10 @@ def _load(program: str) -> Pack:
     try:
         return load_pack(program)
     except PackError as exc:
-        raise UnreadableWorkbook("unknown-program", str(exc), str(exc)) from exc
+        if pack_file(program) is None and not program.endswith((".yaml", ".yml")):
+            raise _refuse("unknown-program", program=program, known=", ".join(pack_ids()) or "-") from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _refuse("pack-broken", str(exc), problem=first) from exc
 
 
 def validate_raw(raw: RawWorkbook, program: str | None = None, *, sha256: str | None = None,
@@ -99,10 +91,23 @@ def validate_raw(raw: RawWorkbook, program: str | None = None, *, sha256: str | 
     started = time.perf_counter()
     pack, template = detect_pack(raw, program)
     sub, input_findings = build_submission(raw, pack, template=template, sha256=sha256)
-    findings = input_findings + run_rules(sub, pack, stage)
+    findings = input_findings + _not_also_empty(run_rules(sub, pack, stage), input_findings, pack)
     findings.extend(schema_findings(sub, pack))
     return Report(file=raw.path.name, program=pack.id, template=template, findings=sort_findings(findings),
                   submission=sub, sha256=sha256, seconds=time.perf_counter() - started)
+
+
+def _not_also_empty(found: list[Finding], input_findings: list[Finding], pack: Pack) -> list[Finding]:
+    """The rules' findings less "required field is empty" on a cell whose value could not be read.
+
+    A date typed ``2026/13/01`` normalises to nothing, so the completeness rule would call the cell
+    empty besides the input finding saying it is not a date: one root, one finding (the input's).
+    """
+    unreadable = {f.location.path for f in input_findings if f.location.path}
+    if not unreadable:
+        return found
+    completeness = {r["code"] for r in pack.rules if r.get("check") == "required_fields"}
+    return [f for f in found if not (f.code in completeness and f.location.path in unreadable)]
 
 
 def validate_file(path: str | Path, program: str | None = None, *, isolate: bool = True,
@@ -110,10 +115,15 @@ def validate_file(path: str | Path, program: str | None = None, *, isolate: bool
     """Validate one workbook file. Raises WorkbookRejected when the file cannot be read at all."""
     started = time.perf_counter()
     path = Path(path)
-    if not path.is_file():
-        raise UnreadableWorkbook("file-not-found", f"ファイルがありません: {path}", f"no such file: {path}")
-    sha256 = file_sha256(path)
-    members = verified_members(path)
+    try:
+        sha256 = file_sha256(regular_file(path))
+        members = verified_members(path)
+    except WorkbookRejected as exc:
+        from pipeline.refusals import refit
+
+        raise refit(exc, path) from None  # a .pdf is told the call asks for the Excel form, an .xls to re-save
+    except OSError as exc:
+        raise _refuse("cannot-open", f"{path}: {exc}", reason=exc.strerror or type(exc).__name__) from exc
     if isolate:  # all of the file's work, not only the read: the rules and the classifier are bounded too
         _preload()
         report = run_isolated(_validate_members, path, members, program, sha256, stage,
@@ -122,6 +132,20 @@ def validate_file(path: str | Path, program: str | None = None, *, isolate: bool
         report = _validate_members(path, members, program, sha256, stage)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def regular_file(path: Path) -> Path:
+    """``path``, or the refusal that says why it is not a file to read (missing, a folder, a device)."""
+    try:
+        if path.is_file():
+            return path
+        if path.is_dir():
+            raise _refuse("is-a-folder", str(path))
+        if path.exists():
+            raise _refuse("not-a-regular-file", str(path))
+    except OSError as exc:  # a name too long, a loop of links
+        raise _refuse("cannot-open", f"{path}: {exc}", reason=exc.strerror or type(exc).__name__) from exc
+    raise _refuse("file-not-found", str(path))
 
 
 def _preload() -> None:

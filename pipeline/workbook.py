@@ -37,6 +37,13 @@ class UnreadableWorkbook(WorkbookRejected):
             self.args = (f"{message_ja} / {message_en} ({detail})",)
 
 
+def _refuse(name: str, detail: str = "", **values: Any) -> UnreadableWorkbook:
+    """The catalogue's refusal ``name`` (packs/common/refusals.yaml) as the reader's exception."""
+    from pipeline.refusals import reject  # on the way to a refusal only
+
+    return reject(name, UnreadableWorkbook, detail=detail, **values)  # type: ignore[return-value]
+
+
 class CellRef(NamedTuple):
     """Where a defined name points: sheet, column letters, row. A NamedTuple: immutable like the frozen
     dataclass it was, built at import in a third of the time (every ``shinsei validate`` imports it)."""
@@ -115,8 +122,7 @@ def _workbook_xml(zf: zipfile.ZipFile | _Parts) -> tuple[dict[str, CellRef], lis
     try:
         pr, defined = _workbook_parts(zf.read("xl/workbook.xml"))
     except (KeyError, expat.ExpatError) as exc:
-        raise UnreadableWorkbook("not-a-workbook", "ブックの構造（workbook.xml）が読めません",
-                                 "the workbook structure (workbook.xml) cannot be read", str(exc)) from exc
+        raise _refuse("not-a-workbook", f"xl/workbook.xml: {exc}") from exc
     names: dict[str, CellRef] = {}
     broken: list[str] = []
     date1904 = pr is not None and pr.get("date1904", "").lower() in ("1", "true")
@@ -264,8 +270,7 @@ def stored_zip(members: Mapping[str, bytes]) -> bytes:
         raw_name = name.encode("utf-8")
         crc, size = zlib.crc32(data), len(data)
         if size >= 0xFFFFFFFF or offset >= 0xFFFFFFFF:
-            raise UnreadableWorkbook("corrupt-workbook", "ブックが大きすぎます", "the workbook is too large",
-                                     "a member or offset needs ZIP64")
+            raise _refuse("corrupt-workbook", "a member or offset needs ZIP64 (the workbook is too large)")
         header = _LOCAL.pack(b"PK\x03\x04", 20, _UTF8, 0, 0, 0, crc, size, size, len(raw_name), 0)
         local += (header, raw_name, data)
         central.append(_CENTRAL.pack(b"PK\x01\x02", 20, 20, _UTF8, 0, 0, 0, crc, size, size, len(raw_name),
@@ -303,20 +308,16 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
                 application = _application(zf)
                 errors = _error_cells(zf.read, zf.namelist())
     except zipfile.BadZipFile as exc:
-        raise UnreadableWorkbook("corrupt-zip", "ファイルが壊れているか、Excelブックではありません",
-                                 "the file is damaged or not an Excel workbook", str(exc)) from exc
+        raise _refuse("corrupt-zip", str(exc)) from exc
     try:
         if members is not None:
             book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(stored_zip(members)), load_tables=True)
         else:
             book = python_calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
     except python_calamine.PasswordError as exc:
-        raise UnreadableWorkbook(
-            "encrypted-or-xls", "パスワードで保護されています。パスワードを外して保存し直してください",
-            "the workbook is password-protected: remove the password and save again") from exc
+        raise _refuse("encrypted-or-xls", "python-calamine: password-protected") from exc
     except (python_calamine.CalamineError, python_calamine.ZipError, python_calamine.XmlError, ValueError) as exc:
-        raise UnreadableWorkbook("corrupt-workbook", "ブックの内容が読めません（破損している可能性があります）",
-                                 "the workbook's contents cannot be read (it may be damaged)", str(exc)) from exc
+        raise _refuse("corrupt-workbook", str(exc)) from exc
     try:
         sheet_names = list(book.sheet_names)
         values: dict[str, Any] = {}
@@ -340,8 +341,7 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
             rows = [(start_row + 1 + i, list(row)) for i, row in enumerate(data)]
             tables[tname] = RawTable(tname, t.sheet, start_row, start_col, [str(h) for h in t.columns], rows)
     except (python_calamine.CalamineError, python_calamine.XmlError, python_calamine.ZipError) as exc:
-        raise UnreadableWorkbook("corrupt-workbook", "ブックの内容が読めません（破損している可能性があります）",
-                                 "the workbook's contents cannot be read (it may be damaged)", str(exc)) from exc
+        raise _refuse("corrupt-workbook", str(exc)) from exc
     finally:
         book.close()
     return RawWorkbook(path, names, values, tables, sheet_names, date1904, application, broken, errors)

@@ -116,7 +116,7 @@ def _count(ctx: Context, p: dict[str, Any]) -> int:
 
 def _table_location(ctx: Context, table: str) -> Location:
     src = ctx.sub["source"]["tables"].get(table)
-    loc = ctx.cell(table, 0) if ctx.items(table) else ctx.cell(table, 10**9)
+    loc = ctx.cell(table, 0) if ctx.items(table) else Location(path=f"/{table}")  # an empty table: the table itself
     if src and src["rows"]:
         cols = sorted(src["columns"].values(), key=lambda s: (len(s), s))
         loc.range = f"{cols[0]}{src['rows'][0]}:{cols[-1]}{src['rows'][-1]}"
