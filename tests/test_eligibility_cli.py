@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -136,3 +138,84 @@ def test_score_option_prints_the_figures() -> None:
     corpus = Path(__file__).parent / "data" / "eligibility" / "holdout.tsv"
     res = run_cli("--score", str(corpus))
     assert res.returncode == 0 and "ng recall" in res.stdout.decode()
+
+
+# ---- --format tsv | xlsx: each input line beside its verdict, for people ----------------------------
+
+FORMAT_ROWS = [*ROWS, ("IV Other", "Admission tickets for the sightseeing tour", "1500", "3"),
+               ("IV その他", '=HYPERLINK("http://x")', "1", "1")]
+
+
+def test_tsv_repeats_each_line_beside_its_verdict_reason_and_clause(tmp_path: Path) -> None:
+    res = run_cli("--program", YOUTH, "--format", "tsv", str(write_tsv(tmp_path / "l.tsv", FORMAT_ROWS)))
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.startswith("\ufeff".encode())                      # Excel opens UTF-8 with a BOM
+    table = list(csv.reader(io.StringIO(res.stdout.decode("utf-8-sig")), delimiter="\t"))
+    header, body = table[0], table[1:]
+    assert header[:6] == ["行 Line", "制度 Programme", "費目 Category", "内容 Description", "単価 Unit price",
+                          "数量 Qty"]
+    assert {"判定 Verdict", "理由", "Reason", "該当語 Matched words", "根拠 Clause"} <= set(header)
+    col = {h: i for i, h in enumerate(header)}
+    assert len(body) == len(FORMAT_ROWS)
+    for (category, description, price, qty), row in zip(FORMAT_ROWS, body, strict=True):
+        if not description.startswith("="):
+            assert row[2:6] == [category, description, price, qty]          # the input, as typed
+    first = body[0]
+    assert first[col["判定 Verdict"]] == "対象外 ineligible" and first[col["理由"]] == "観光"
+    assert first[col["Reason"]] == "sightseeing" and first[col["該当語 Matched words"]] == "観光ツアー"
+    assert "2.(2)" in first[col["根拠 Clause"]]
+    assert body[1][col["判定 Verdict"]] == "対象 eligible" and body[1][col["理由"]] == ""
+    both = body[len(ROWS)]
+    assert both[col["理由"]] == "見学料・入場料" and "観光にも当たります" in both[col["説明"]]
+    assert body[-1][3].startswith("'=")                                  # a formula is shown, never run
+
+
+def test_xlsx_has_the_worklist_look(tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    out = tmp_path / "判定.xlsx"
+    src = write_tsv(tmp_path / "l.tsv", FORMAT_ROWS)
+    res = run_cli("--program", YOUTH, "--format", "xlsx", "-o", str(out), str(src))
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout == b"" and f"wrote {len(FORMAT_ROWS)} lines" in res.stderr.decode()
+    wb = openpyxl.load_workbook(out)
+    ws = wb.worksheets[0]
+    header = [c.value for c in ws[1]]
+    assert header[:4] == ["行 Line", "制度 Programme", "費目 Category", "内容 Description"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref
+    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9   # A4
+    assert ws["A1"].fill.fgColor.rgb.endswith("DDEBF7") and ws["A1"].font.b
+    verdict = header.index("判定 Verdict") + 1
+    assert ws.cell(2, verdict).value == "対象外 ineligible" and ws.cell(3, verdict).value == "対象 eligible"
+    assert ws.cell(2, header.index("単価 Unit price") + 1).value == 15000        # a number, shown with separators
+    rules = [r for rng in ws.conditional_formatting for r in rng.rules]
+    assert {r.text for r in rules} >= {"対象外", "要確認"}
+    assert ws.cell(len(FORMAT_ROWS) + 1, 4).value.startswith("'=")
+
+
+def test_xlsx_needs_an_output_file_and_a_tsv_can_go_to_one(tmp_path: Path) -> None:
+    src = str(write_tsv(tmp_path / "l.tsv"))
+    res = run_cli("--program", YOUTH, "--format", "xlsx", src)
+    err = res.stderr.decode()
+    assert res.returncode == 2 and res.stdout == b"" and "-o" in err and "出力ファイル" in err and "output file" in err
+    res = run_cli("--program", YOUTH, "--format", "xlsx", "-o", str(tmp_path / "x.csv"), src)
+    assert res.returncode == 2 and ".xlsx" in res.stderr.decode()
+    res = run_cli("--program", YOUTH, "--format", "xlsx", "-o", str(tmp_path / "no" / "x.xlsx"), src)
+    assert res.returncode == 2 and "folder" in res.stderr.decode()
+    target = tmp_path / "out.tsv"
+    assert run_cli("--program", YOUTH, "--format", "tsv", "-o", str(target), src).returncode == 0
+    assert target.read_bytes().decode("utf-8-sig").startswith("行 Line\t")
+
+
+def test_jsonl_stays_the_default_and_names_other_reasons(tmp_path: Path) -> None:
+    res = run_cli("--program", YOUTH, str(write_tsv(tmp_path / "l.tsv", FORMAT_ROWS)))
+    out = lines(res.stdout)
+    assert out[:len(ROWS)] == expected(YOUTH)
+    assert out[len(ROWS)]["reason"] == "admission" and out[len(ROWS)]["also"] == ["sightseeing"]
+
+
+def test_india_lines_the_call_does_not_fund(tmp_path: Path) -> None:
+    rows = [("II その他", "講師謝金", "30000", "1"), ("II その他", "会議室使用料", "15000", "2"),
+            ("I 滞在費", "", "200000", "12")]
+    out = lines(run_cli("--program", INDIA, str(write_tsv(tmp_path / "i.tsv", rows))).stdout)
+    assert [(o["verdict"], o["reason"]) for o in out] == [("ng", "not_funded"), ("ng", "not_funded"),
+                                                         ("review", "not_funded")]
