@@ -26,7 +26,16 @@ import xlwings as xw
 from pipeline.cellsafe import neutralise
 from pipeline.findings import Report
 from pipeline.packs import load_pack
-from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, WIDTHS, result_row, worst_by_cell
+from pipeline.result_sheet import (
+    AMOUNT_COLUMN,
+    AMOUNT_FORMAT,
+    FILLS,
+    HEADERS,
+    RESULT_SHEET,
+    WIDTHS,
+    result_rows,
+    worst_by_cell,
+)
 from pipeline.template_builder import template_fill
 
 MARKS_SHEET = "shinsei_marks"      # hidden; one row per filled cell: sheet, cell, original fill ("#RRGGBB", "" = none)
@@ -127,21 +136,31 @@ def show_report(book: xw.Book, report: Report, *, title_ja: str, title_en: str,
 
 
 def _write_results(book: xw.Book, report: Report) -> None:
+    """The 検証結果 sheet: the rows of ``shinsei validate --annotate`` (pipeline.result_sheet), the amount column
+    shown as 7,700,000円. (Its location column is the address as text: xlwings' hyperlink action sends a URL
+    address, and Office.js links into the workbook only through a document reference.)"""
     ws = book.sheets.add(RESULT_SHEET, before=book.sheets[0])
-    rows = [HEADERS] + [result_row(f) for f in report.findings]
+    rows = [HEADERS, *result_rows(report)]
+    last = _column_letter(len(HEADERS))
     ws["A1"].value = safe(rows)
-    ws["A1:H1"].font.bold = True
-    for i, width in enumerate(WIDTHS):
-        col = "ABCDEFGH"[i]
+    ws[f"A1:{last}1"].font.bold = True
+    for i, width in enumerate(WIDTHS, start=1):
+        col = _column_letter(i)
         ws[f"{col}:{col}"].column_width = width * _POINTS_PER_CHAR
     if report.findings:
+        amount = _column_letter(AMOUNT_COLUMN)
         ws[f"D2:F{len(rows)}"].wrap_text = True
+        ws[f"{amount}2:{amount}{len(rows)}"].number_format = AMOUNT_FORMAT
         start = 0
         severities = [f.severity for f in report.findings]
         for i in range(1, len(severities) + 1):   # one colour action per run of equal severity
             if i == len(severities) or severities[i] != severities[start]:
                 ws[f"A{start + 2}:A{i + 1}"].color = f"#{FILLS[severities[start]]}"
                 start = i
+
+
+def _column_letter(n: int) -> str:
+    return "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n - 1]
 
 
 def summary(report: Report) -> tuple[str, str]:

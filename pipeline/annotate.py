@@ -30,17 +30,29 @@ from openpyxl.cell.cell import MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.cell_style import StyleArray
-from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import from_ISO8601
 from openpyxl.workbook.workbook import Workbook
-from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline.findings import Report
-from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, WIDTHS, finding_cells, result_row, worse
+from pipeline.result_sheet import (
+    AMOUNT_COLUMN,
+    AMOUNT_FORMAT,
+    FILLS,
+    HEADERS,
+    RESULT_SHEET,
+    WIDTHS,
+    RowContext,
+    finding_cells,
+    link_target,
+    result_row,
+    worse,
+)
 from pipeline.safety import WorkbookRejected, verified_members
 from pipeline.sandbox import run_isolated
 from pipeline.settings import FILE_MEMORY_BYTES, FILE_TIMEOUT_SECONDS, TEMP_PREFIX
+from pipeline.template_builder import print_layout, print_pack_sheets, table_title_rows
 from pipeline.workbook import stored_zip
 
 _COMMENT_MAX = 30_000                 # characters of one comment (Excel's limit is 32,767)
@@ -52,7 +64,9 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
     """Fill, comment and list the findings of ``report`` in an open workbook.
 
     A finding on a merged cell marks the merged range's top-left cell (the others cannot hold a
-    comment); a range finding fills every cell of its range and comments its first.
+    comment); a range finding fills every cell of its range and comments its first. Every sheet of the
+    copy prints on A4 one page wide: the template's sheets as the template prints them (the print area
+    grown to the rows the applicant added), the 検証結果 sheet landscape with its header row repeated.
     """
     fills = {severity: PatternFill("solid", fgColor=color) for severity, color in FILLS.items()}
     marks = _marks(wb, report)
@@ -73,15 +87,16 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
     for cell in ws[1]:
         cell.font, cell.alignment = bold, wrap
     ws.row_dimensions[1].height = 30                # two lines: 重要度 / Severity in a narrow column
-    sheets = set(wb.sheetnames)
     styles: dict[tuple[int, str | bool], StyleArray] = {}   # each cell style built once, then copied
+    sheets = set(wb.sheetnames)
+    ctx = RowContext.of(report)
     row = 1
     for f in report.findings:
-        values = [_xml_safe(v) for v in result_row(f)]
+        values = [_xml_safe(v) for v in result_row(f, ctx)]
         ws.append(values)
         row += 1                      # counted: ws.max_row scans every cell, once per row it was quadratic
-        target = f.location.range or f.location.cell
-        linked = bool(f.location.sheet in sheets and target and finding_cells(f))
+        target = link_target(f) if f.location.sheet in sheets else None
+        linked = target is not None
         for col in range(1, len(HEADERS) + 1):
             c = ws.cell(row=row, column=col)
             key = (col, f.severity if col == 1 else linked if col == 3 else "")
@@ -89,32 +104,52 @@ def annotate_workbook(wb: Workbook, report: Report) -> None:
             if style is not None:
                 c._style = copy(style)
                 continue
-            c.alignment = top if col in (1, 7, 8) else wrap
-            if col in (7, 8):
-                c.number_format = "#,##0"     # an amount as people read it (7,700,000), not 7700000
+            c.alignment = top if col in (1, AMOUNT_COLUMN) else wrap
+            if col == AMOUNT_COLUMN:
+                c.number_format = AMOUNT_FORMAT   # the money involved as people read it: 7,700,000円
             if col == 1:
                 c.fill = fills[f.severity]
             elif col == 3 and linked:
                 c.font = link_font
             styles[key] = copy(c._style)
-        if linked:
-            ws.cell(row=row, column=3).hyperlink = f"#{quote_sheetname(f.location.sheet)}!{target}"
+        if target:   # "#'Sheet'!A5:I7": Excel and LibreOffice follow it inside the workbook
+            ws.cell(row=row, column=3).hyperlink = f"#{target}"
         ws.row_dimensions[row].height = 15 * max((_lines(str(v), WIDTHS[i]) for i, v in enumerate(values) if v),
                                                  default=1)
-    for col, width in zip("ABCDEFGH", WIDTHS, strict=True):
-        ws.column_dimensions[col].width = width
+    last = get_column_letter(len(HEADERS))
+    for i, width in enumerate(WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:H{row}"
-    ws.print_title_rows = "1:1"                      # the header on every printed page
-    ws.page_setup.orientation = "landscape"          # printed: one page wide, as many pages down as needed
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_margins = PageMargins(left=0.3, right=0.3, top=0.5, bottom=0.6)
-    ws.oddFooter.center.text = "&P / &N"
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.auto_filter.ref = f"A1:{last}{row}"
+    _print_copy(wb, report, ws, f"A1:{last}{row}")
     wb.active = 0
     for other in wb.worksheets:   # the sheet selected in the source too would open grouped with ours
         other.sheet_view.tabSelected = other is ws
+
+
+def _print_copy(wb: Workbook, report: Report, results: Worksheet, area: str) -> None:
+    """Every sheet of the copy prints on A4 one page wide, with the form title and the template in the
+    header and footer: the template's own sheets as the template lays them out, any other visible sheet
+    (an old template's, an applicant's own) one page wide in the orientation its width needs."""
+    pack = RowContext.of(report).pack
+    template = report.template or {}
+    title = pack.title["ja"] if pack else (wb.properties.title or report.file)
+    footer = (f"様式 Template {template.get('id', '-')} 版 v{template.get('version', '-')}"
+              if template else "shinsei")
+    done: set[str] = set()
+    if pack is not None:
+        print_pack_sheets(wb, pack)
+        done = set(pack.sheets.values())
+    for other in wb.worksheets:
+        if other is results or other.title in done or other.sheet_state != "visible":
+            continue
+        wide = sum((other.column_dimensions[get_column_letter(c)].width or 9)
+                   for c in range(1, min(other.max_column, 200) + 1)) > 100
+        print_layout(other, orientation="landscape" if wide else "portrait", header=title, footer=footer,
+                     title_rows=table_title_rows(other),
+                     area=f"A1:{get_column_letter(other.max_column)}{other.max_row}")
+    print_layout(results, orientation="landscape", header=f"{RESULT_SHEET} Validation report — {report.file}",
+                 footer=f"{footer}  {title}", title_rows="1:1", area=area)
 
 
 def _marks(wb: Workbook, report: Report) -> dict[tuple[str, str], tuple[str, list[str]]]:

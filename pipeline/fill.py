@@ -7,6 +7,7 @@ Strings are written as text, even when they start with '=' (never as live formul
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.table import Table
 
 from pipeline.packs import Pack, load_pack
-from pipeline.template_builder import header_text, row_formula, template_path
+from pipeline.template_builder import (
+    header_text,
+    print_pack_sheets,
+    reproducible_bytes,
+    row_formula,
+    template_path,
+    text_lines,
+)
 
 
 class FillError(ValueError):
@@ -63,6 +71,15 @@ def _grow(ws: Any, table: Table, spec: dict[str, Any], pack: Pack, new_last: int
             c1, r1, c2, r2 = rng.bounds
             if r2 == max_row and r1 > min_row:
                 dv.sqref.add(f"{get_column_letter(c1)}{max_row + 1}:{get_column_letter(c2)}{new_last}")
+    for cf in list(ws.conditional_formatting):   # the orange mark on numbers typed as text grows too
+        for rng in list(cf.sqref.ranges):
+            c1, r1, c2, r2 = rng.bounds
+            if r2 == max_row and r1 > min_row and min_col <= c1 <= max_col:
+                top = f"{get_column_letter(c1)}{max_row + 1}"
+                for rule in cf.rules:
+                    grown = copy.copy(rule)
+                    grown.formula = [f.replace(f"{get_column_letter(c1)}{r1}", top) for f in rule.formula]
+                    ws.conditional_formatting.add(f"{top}:{get_column_letter(c2)}{new_last}", grown)
 
 
 def fill_workbook(wb: Workbook, pack: Pack, data: dict[str, Any]) -> None:
@@ -84,19 +101,32 @@ def fill_workbook(wb: Workbook, pack: Pack, data: dict[str, Any]) -> None:
             _grow(ws, table, spec, pack, min_row + len(rows))
         headers = {ws.cell(row=min_row, column=c).value: c for c in range(min_col, min_col + len(spec["columns"]))}
         for r, row in enumerate(rows, start=min_row + 1):
+            lines = 1
             for key, value in row.items():
                 col = next((c for c in spec["columns"] if c["key"] == key), None)
                 if col is None:
                     raise FillError(f"unknown column {spec['key']}.{key}")
-                _write(ws.cell(row=r, column=headers[header_text(col)]), value)
+                cell = ws.cell(row=r, column=headers[header_text(col)])
+                _write(cell, value)
+                if isinstance(value, str) and cell.alignment.wrap_text:
+                    width = ws.column_dimensions[get_column_letter(cell.column)].width or 13
+                    lines = max(lines, text_lines(value, width))
+            if lines > 1:   # as Excel fits the row to wrapped text when it is typed
+                ws.row_dimensions[r].height = 15 * lines
+    print_pack_sheets(wb, pack)   # the print areas cover the rows a grown table added
 
 
-def fill_template(pack_id: str, data: dict[str, Any], out: str | Path, *, template: Path | None = None) -> Path:
-    """Copy the pack's template to ``out`` with ``data`` filled in."""
+def fill_template(pack_id: str, data: dict[str, Any], out: str | Path, *, template: Path | None = None,
+                  reproducible: bool = False) -> Path:
+    """Copy the pack's template to ``out`` with ``data`` filled in (``reproducible``: with fixed timestamps, so
+    the same data gives the same bytes, as for the committed samples)."""
     pack = load_pack(pack_id)
     wb = load_workbook(template or template_path(pack))
     fill_workbook(wb, pack, data)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
+    if reproducible:
+        out.write_bytes(reproducible_bytes(wb))
+    else:
+        wb.save(out)
     return out

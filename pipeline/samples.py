@@ -1,4 +1,4 @@
-"""Sample applications: scenario data (samples/scenarios/*.yaml) -> filled workbooks in samples/.
+"""Sample applications: scenario data (scenarios/*.yaml) -> filled workbooks in samples/.
 
 A scenario file holds one clean application and variants that each patch it to show one
 typical mistake, with the finding codes the variant must produce. The tests read the same
@@ -14,12 +14,12 @@ from typing import Any
 import yaml
 
 from pipeline.fill import fill_template
-from pipeline.resources import samples_dir
+from pipeline.resources import samples_dir, scenarios_dir
 
 
 def load_scenarios() -> list[dict[str, Any]]:
     out = []
-    for path in sorted((samples_dir() / "scenarios").glob("*.yaml")):
+    for path in sorted(scenarios_dir().glob("*.yaml")):
         with open(path, encoding="utf-8") as fh:
             out.append(yaml.safe_load(fh))
     return out
@@ -33,12 +33,26 @@ def _walk(data: Any, parts: list[str]) -> tuple[Any, str | int]:
 
 
 def apply_patch(base: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, Any]:
-    """A copy of ``base`` with the patch operations applied (set, append, extend_participants)."""
+    """A copy of ``base`` with the patch operations applied (set, update, names, append, extend_participants).
+
+    ``update`` merges a mapping into the one at ``path`` (a variant's own PI and title: each sample is its
+    own application); ``names`` gives the rows of a table their names in order (its own people).
+    """
     data = copy.deepcopy(base)
     for op in patch:
         if op["op"] == "set":
             parent, key = _walk(data, op["path"].split("."))
             parent[key] = op["value"]
+        elif op["op"] == "update":
+            parent, key = _walk(data, op["path"].split("."))
+            current = parent[key] if isinstance(parent, list) else parent.get(key, {})
+            parent[key] = {**current, **copy.deepcopy(op["value"])}
+        elif op["op"] == "names":
+            rows = data[op["path"]]
+            if len(op["value"]) != len(rows):
+                raise ValueError(f"names: {len(op['value'])} names for {len(rows)} rows of {op['path']}")
+            for row, name in zip(rows, op["value"], strict=True):
+                row["name"] = name
         elif op["op"] == "append":
             data.setdefault(op["path"], []).append(copy.deepcopy(op["value"]))
         elif op["op"] == "extend_participants":
@@ -55,11 +69,15 @@ def apply_patch(base: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, 
 
 
 def variants() -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-    """Every (pack id, variant name, variant spec, filled data) of every scenario file."""
+    """Every (pack id, variant name, variant spec, filled data) of every scenario file.
+
+    A variant's ``identity`` patch (its own PI, title and people) comes first, then its mistake.
+    """
     out = []
     for sc in load_scenarios():
         for name, spec in sc["variants"].items():
-            out.append((sc["pack"], name, spec, apply_patch(sc["base"], spec.get("patch", []))))
+            patch = [*spec.get("identity", []), *spec.get("patch", [])]
+            out.append((sc["pack"], name, spec, apply_patch(sc["base"], patch)))
     return out
 
 
@@ -72,7 +90,7 @@ def build_samples(folder: Path | None = None) -> list[Path]:
     folder = folder or samples_dir()
     paths = []
     for pack_id, name, _spec, data in variants():
-        paths.append(fill_template(pack_id, data, folder / sample_file_name(pack_id, name)))
+        paths.append(fill_template(pack_id, data, folder / sample_file_name(pack_id, name), reproducible=True))
     return paths
 
 

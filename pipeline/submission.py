@@ -57,10 +57,13 @@ class _Collector:
         self.catalogue = input_catalogue()
         self.clause = pack.clause("form")
         # Numbers and dates typed as text ("¥98,000", "令和8年5月10日" as strings): the engine reads them, the
-        # sheet's formulas cannot (#VALUE!, or 0 in N() and SUM). By JSON path; each is reported once, and
-        # only where a calculated cell of the sheet shows the consequence.
+        # sheet's formulas cannot (#VALUE!, or 0 in N() and SUM). By JSON path; each is reported once: a number
+        # a formula reads at once, a date only where a calculated cell of the sheet shows the consequence.
         self.text_inputs: dict[str, tuple[Location, Any, Any, dict[str, Any]]] = {}
         self.reported: set[str] = set()
+        # A number typed as text that a formula of the sheet reads: reported at once, whatever the sheet cached
+        # (openpyxl caches nothing; Excel will show #VALUE! or count it as 0).
+        self.formula_inputs = _formula_inputs(pack)
 
     def add(self, code: str, location: Location | Callable[[], Location], values: dict[str, Any],
             expected: Any = None) -> None:
@@ -82,8 +85,10 @@ class _Collector:
         if path not in self.reported:
             self.reported.add(path)
             location, raw, value, spec = found
-            self.add("input.typed-as-text", location, {**_labels(spec), "value": shown_value(raw),
-                                                       "number": value}, expected=value)
+            date = spec["type"] == "date"
+            self.add("input.typed-as-text", location, {**_labels(spec), "value": shown_value(raw), "number": value,
+                                                       "kind_ja": "日付" if date else "数値",
+                                                       "kind_en": "date" if date else "number"}, expected=value)
         return True
 
     def flagged(self, top: str) -> bool:
@@ -111,6 +116,8 @@ class _Collector:
                 if value is not None:
                     where = location() if callable(location) else location
                     self.text_inputs[where.path or ""] = (where, raw, value, spec)
+                    if spec["type"] != "date" and _input_key(where.path or "") in self.formula_inputs:
+                        self.text_input(where.path or "")
                 return value
         return self._typed(raw, spec, location, checked_by_rule)
 
@@ -169,6 +176,32 @@ class _Collector:
                                                   "min": _figure(low, spec), "max": _figure(high, spec)})
         return None
 
+
+
+_FORMULA_INPUTS: dict[int, tuple[Pack, frozenset[str]]] = {}
+
+
+def _formula_inputs(pack: Pack) -> frozenset[str]:
+    """The inputs the sheet's formulas read (``table.column`` or a field key), as the form names them."""
+    found = _FORMULA_INPUTS.get(id(pack))
+    if found is None or found[0] is not pack:
+        keys: set[str] = set()
+        for table in pack.form["tables"]:
+            keys |= {f"{table['key']}.{a}" for c in table["columns"] if c.get("formula") for a in c["args"]}
+        for f in pack.form["totals"]["fields"]:
+            keys |= set(f.get("args", [])) if f.get("formula") else set()
+        if len(_FORMULA_INPUTS) > 64:
+            _FORMULA_INPUTS.clear()
+        found = _FORMULA_INPUTS[id(pack)] = (pack, frozenset(keys))
+    return found[1]
+
+
+def _input_key(path: str) -> str:
+    """``/budget/3/unit_price`` -> ``budget.unit_price``; ``/stated/overhead`` -> ``overhead``."""
+    parts = path.split("/")
+    if len(parts) == 4:
+        return f"{parts[1]}.{parts[3]}"
+    return parts[-1]
 
 
 def value_range(spec: dict[str, Any]) -> tuple[int | float, int | float]:

@@ -23,9 +23,9 @@ from addin.officejs_payload import payload_from_file
 from addin.write_back import EXPORT_SHEET, MARKS_SHEET
 from pipeline import schemas
 from pipeline.cli import main as shinsei
-from pipeline.findings import Finding, Location
+from pipeline.findings import Finding, Location, Report
 from pipeline.resources import samples_dir
-from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, result_row
+from pipeline.result_sheet import FILLS, HEADERS, RESULT_SHEET, result_rows
 from pipeline.validate import validate_file
 from tests.officejs_emulator import apply_actions
 
@@ -58,12 +58,23 @@ def sheet_names(payload: dict[str, Any]) -> list[str]:
     return [s["name"] for s in payload["sheets"]]
 
 
+def cli_report(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Report:
+    """The report of ``shinsei validate --json --with-submission`` for the file on disk."""
+    capsys.readouterr()
+    shinsei(["validate", str(path), "--json", "--with-submission", *extra])
+    out = json.loads(capsys.readouterr().out)
+    findings = [Finding(**{**f, "location": Location(**f["location"])}) for f in out["findings"]]
+    return Report(out["file"], out["program"], out["template"], findings, out.get("submission"))
+
+
 def cli_findings(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> list[Finding]:
     """The findings of ``shinsei validate --json`` for the file on disk."""
-    capsys.readouterr()
-    shinsei(["validate", str(path), "--json", *extra])
-    out = json.loads(capsys.readouterr().out)
-    return [Finding(**{**f, "location": Location(**f["location"])}) for f in out["findings"]]
+    return cli_report(path, capsys, *extra).findings
+
+
+def cli_rows(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> list[list[Any]]:
+    """The 検証結果 rows (after the header) the CLI's report of the file on disk makes."""
+    return result_rows(cli_report(path, capsys, *extra))
 
 
 def shown_rows(actions: list[dict[str, Any]], payload: dict[str, Any]) -> list[list[Any]]:
@@ -81,7 +92,7 @@ def _json_roundtrip(rows: list[list[Any]]) -> list[list[Any]]:
 def test_validate_shows_exactly_the_cli_findings(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     payload = payload_from_file(path)
     actions = run_script("validate", payload)
-    expected = [HEADERS] + [result_row(f) for f in cli_findings(path, capsys)]
+    expected = [HEADERS, *cli_rows(path, capsys)]
     assert shown_rows(actions, payload) == _json_roundtrip(expected)
     alert = [a for a in actions if a["func"] == "alert"]
     has_errors = any(row[0] == "エラー ERROR" for row in expected[1:])
@@ -100,7 +111,7 @@ def test_engine_input_from_excel_equals_the_file_reader_after_libreoffice(libreo
         budget = sheet_values(payload, "経費 Budget")
         assert any(isinstance(v, int | float) and v > 0 for row in budget for v in row[6:7]), "no cached amounts"
         actions = run_script("validate", payload)
-        expected = [HEADERS] + [result_row(f) for f in cli_findings(saved, capsys)]
+        expected = [HEADERS, *cli_rows(saved, capsys)]
         assert shown_rows(actions, payload) == _json_roundtrip(expected), saved.name
 
 
@@ -186,7 +197,7 @@ def test_presubmission_adds_the_file_name_convention(capsys: pytest.CaptureFixtu
     actions = run_script("presubmission_check", payload)
     rows = shown_rows(actions, payload)
     assert [r[1] for r in rows[1:]] == ["submission.file-name"]
-    assert rows[1:] == _json_roundtrip([result_row(f) for f in cli_findings(path, capsys, "--presubmission")])
+    assert rows[1:] == _json_roundtrip(cli_rows(path, capsys, "--presubmission"))
     alert = next(a for a in actions if a["func"] == "alert")["args"]
     assert alert[1] == "提出前チェック Pre-submission check" and "未記入の必須項目: 0 件" in alert[0]
     assert run_script("validate", payload) and not [r for r in shown_rows(run_script("validate", payload), payload)

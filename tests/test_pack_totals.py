@@ -120,7 +120,9 @@ def test_text_typed_numbers_are_one_warning_each_not_formula_errors(base: Callab
                                                                   libreoffice: Callable[[Path], Path]) -> None:
     """"200,000円" typed as text: the engine reads it; the sheet's amount and totals show #VALUE!. The text
     cell is the root (a warning on it), not four formula errors."""
-    data = base(INDIA)   # its first unit price, transaction amount and date are typed as text
+    data = base(INDIA)   # its first unit price, transaction amount and date typed as text (pasted):
+    data["budget"][0]["unit_price"] = "200,000円"
+    data["tax_items"][0].update(transaction_amount="110,000", transaction_date="令和8年5月10日")
     report = validate_file(libreoffice(make_workbook(INDIA, data)), isolate=False)
     assert codes(report, "error") == []
     warned = {f.location.cell for f in only(report, "input.typed-as-text")}
