@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from python_calamine import CalamineWorkbook  # noqa: E402
+from python_calamine import CalamineWorkbook
 
-from pipeline.fill import fill_template  # noqa: E402
-from pipeline.finance.ledger import Ledger  # noqa: E402
-from pipeline.finance.sheet_import import import_sheet  # noqa: E402
-from pipeline.finance.worklist import FLAGGED_SHEET  # noqa: E402
-from pipeline.ingest.run import ingest  # noqa: E402
-from pipeline.ingest.store import Store, default_url  # noqa: E402
-from tests.finance_batch import FLAGGED_LINES, fill, worklist_rows, youth_application  # noqa: E402
+from pipeline.fill import fill_template
+from pipeline.finance.ledger import Ledger
+from pipeline.finance.sheet_import import import_sheet
+from pipeline.finance.worklist import FLAGGED_SHEET
+from pipeline.ingest.run import ingest
+from pipeline.ingest.store import Store, default_url
+from tests.finance_batch import FLAGGED_LINES, fill, worklist_rows, youth_application
 
 
 def main() -> None:
@@ -49,7 +49,8 @@ def main() -> None:
         ingest([root / "in"], root / "out", db_url=args.db, progress=False)
         print(f"setup (write + ingest {args.apps} files): {time.perf_counter() - clock:.1f} s", file=sys.stderr)
         _, rows = worklist_rows(root / "out" / "review.xlsx")
-        choices = {"認めない disallow": {"comment": "対象外です"}, "認める approve": {}, "照会 query": {"comment": "内訳?"}}
+        choices = {"認めない disallow": {"comment": "対象外です"}, "認める approve": {},
+                   "照会 query": {"comment": "内訳?"}}
         decisions = {}
         for i, r in enumerate(rows):
             word = list(choices)[i % len(choices)]

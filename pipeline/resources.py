@@ -14,7 +14,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 @cache
 def data_dir(name: str) -> Path:
-    """Return the folder ``name`` (``packs``, ``schemas``, ``templates``, ``samples``)."""
+    """Return the folder ``name`` (``packs``, ``schemas``, ``templates``, ``samples``, ``scenarios``)."""
     installed = _PACKAGE / "_data" / name
     if installed.is_dir():
         return installed
@@ -38,3 +38,9 @@ def templates_dir() -> Path:
 
 def samples_dir() -> Path:
     return data_dir("samples")
+
+
+def scenarios_dir() -> Path:
+    """What each sample application holds and must produce (beside samples/, which holds only workbooks:
+    ``shinsei ingest samples`` takes every file it finds)."""
+    return data_dir("scenarios")

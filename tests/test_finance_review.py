@@ -312,3 +312,43 @@ def test_cli_import_refusal_log_and_status(batch: Any, tmp_path: Path) -> None:
     assert none.returncode == 2 and "shinsei ingest" in none.stderr and "Traceback" not in none.stderr
     exported = (out / "exports" / "review_log.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(exported) == 1 + 9  # the eight decisions and the status, in the exports too
+
+
+def test_every_flagged_line_of_every_sample_is_on_the_worklist(tmp_path: Path) -> None:
+    """``shinsei ingest samples``: each sample is its own application, and no flagged line is out of sight."""
+    from pipeline.finance.lines import _money_codes
+    from pipeline.resources import samples_dir
+    from pipeline.validate import validate_file
+
+    samples = sorted(samples_dir().glob("*.xlsx"))
+    out = tmp_path / "out"
+    ingest([samples_dir()], out, workers=1, progress=False)
+    _, rows = worklist_rows(out / "review.xlsx")
+    shown: dict[str, list[str]] = {}
+    for r in rows:
+        shown.setdefault(r["ファイル File"].split("/")[-1], []).append(r["内容 Description"])
+    store = Store(default_url(out))
+    assert len(Ledger(store.engine, store.reader).applications()) == len(samples), "one application per sample"
+    for path in samples:
+        report = validate_file(path, isolate=False).to_dict()
+        money = _money_codes(report["program"])
+        expected = [f for f in report["findings"]
+                    if (f["code"].startswith("cost.") and isinstance(f.get("actual"), dict)
+                        and f["actual"]["verdict"] in ("ng", "review")) or f["code"] in money]
+        assert len(shown.get(path.name, [])) == len(expected), path.name
+    assert sum(len(v) for v in shown.values()) >= 10
+
+
+def test_lexicon_suggest_reads_the_decisions(batch: Any, tmp_path: Path) -> None:
+    """``shinsei lexicon suggest``: the lines finance approved though the classifier said ng, as a proposal."""
+    _, out, url, ledger = batch
+    if url:
+        pytest.skip("the CLI is run against the SQLite database of the output folder")
+    filled, _ = _decide_all(out, tmp_path, ledger)
+    import_sheet(ledger, filled, "佐藤")
+    decided = list(ledger.decided_lines())
+    assert {d["decision"] for d in decided} == {"approve", "disallow", "reduce"} and all(d["verdict"] == "ng"
+                                                                                         for d in decided)
+    res = _shinsei("lexicon", "suggest", "--out", str(out))
+    assert res.returncode == 0 and "Never applied automatically" in res.stdout
+    assert "招へい者への記念品" in res.stdout  # approved although judged a souvenir: a proposal to look at

@@ -50,22 +50,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    "1行でも誤りがあれば"
                                    "何も変更しません。/ Checks and stores the decisions of the worklist; one bad row "
                                    "and nothing is changed.")
-    q.add_argument("sheet", metavar="REVIEW_XLSX")
+    q.add_argument("sheet", metavar="REVIEW_XLSX", help="判断を記入した review.xlsx / the filled review.xlsx")
     common(q, reviewer=True)
     q.add_argument("--skip-stale", action="store_true",
                    help="再提出された申請の行を除いて取り込む / import the rest, leaving lines of "
                         "resubmitted applications")
     q.set_defaults(func=cmd_import)
 
-    q = sub.add_parser("status", help="申請の状態を変更 / set an application's status")
+    q = sub.add_parser("status", help="申請の状態を変更 / set an application's status",
+                       description="申請の状態を変更し、監査ログに記録します（受付→審査中→適格・修正依頼・不採択）。"
+                                   "未判断の行があると「適格」にはできません。/ Moves an application to a status and "
+                                   "logs it; eligible needs every flagged line decided.")
     q.add_argument("application", metavar="APPLICATION_ID",
                    help="申請ID（先頭の数文字で可）/ application id (a prefix will do)")
-    q.add_argument("status", help="received | in_review | eligible | changes_requested | rejected")
+    q.add_argument("status", help="状態 / status: received | in_review | eligible | changes_requested | rejected")
     common(q, reviewer=True)
     q.add_argument("--comment", help="申請者への連絡 / comment to the applicant")
     q.set_defaults(func=cmd_status)
 
-    q = sub.add_parser("sample", help="監査対象の行を抽出 / mark lines for an audit sample")
+    q = sub.add_parser("sample", help="監査対象の行を抽出 / mark lines for an audit sample",
+                       description="監査対象の行に印を付けます: 無作為の割合（種を固定すれば再現可能）、"
+                                   "エラーのある申請の"
+                                   "全行、一定額以上の全行。/ Marks lines for audit: a share drawn reproducibly from a "
+                                   "seed, every line of applications with errors, every line above an amount.")
     common(q, reviewer=True)
     q.add_argument("--rate", type=float, default=0.0, help="無作為に抽出する割合（例 0.1）/ share drawn at random")
     q.add_argument("--seed", default="0", help="乱数の種（同じ種なら同じ行）/ seed: the same seed draws the same lines")
@@ -74,21 +81,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--above", type=int, metavar="YEN", help="この金額以上の全行 / every line of at least this amount")
     q.set_defaults(func=cmd_sample)
 
-    q = sub.add_parser("log", help="監査ログを表示 / print the audit log")
+    q = sub.add_parser("log", help="監査ログを表示 / print the audit log",
+                       description="判断・状態・抽出の記録を古い順に表示します（追記のみ・書き換え不可）。/ Prints "
+                                   "every decision, status and sample, oldest first (append-only).")
     common(q)
     q.add_argument("--submission", metavar="APPLICATION_ID", help="この申請だけ / one application only")
     q.add_argument("--csv", action="store_true", help="CSVで出力 / as CSV")
     q.set_defaults(func=cmd_log)
 
-    q = sub.add_parser("letters", help="修正依頼の一覧（xlsx・PDF）/ changes-requested letters")
+    q = sub.add_parser("letters", help="修正依頼の一覧（xlsx・PDF）/ changes-requested letters",
+                       description="状態が「修正依頼」の申請ごとに、申請者への連絡事項の一覧を "
+                                   "xlsx（LibreOffice があれば"
+                                   "PDF も）で書き出します。内部メモは含みません。/ Writes, per application whose "
+                                   "changes are requested, the comments to the applicant (xlsx, and PDF when "
+                                   "LibreOffice is installed); internal notes are left out.")
     common(q)
     q.add_argument("--to", metavar="FOLDER", help="出力先（既定 DIR/letters）/ where to write them")
     q.set_defaults(func=cmd_letters)
 
-    q = sub.add_parser("serve", help="レビュー画面（ブラウザ）/ the review pages in a browser")
+    q = sub.add_parser("serve", help="レビュー画面（ブラウザ）/ the review pages in a browser",
+                       description="申請一覧・要確認の行・判断・履歴のページを提供します。担当者名はヘッダ（SSO・"
+                                   "リバースプロキシ）かローカルログインから取り、匿名では使えません。/ Serves the "
+                                   "review pages; the reviewer's name comes from a header or a local login.")
     common(q)
-    q.add_argument("--host", default="127.0.0.1")
-    q.add_argument("--port", type=int, default=8010)
+    q.add_argument("--host", default="127.0.0.1", help="待ち受けるアドレス / address to listen on")
+    q.add_argument("--port", type=int, default=8010, help="ポート番号 / port")
     q.add_argument("--user-header", metavar="HEADER",
                    help="担当者名を受け取るHTTPヘッダ（SSO・リバースプロキシ用、例 X-Forwarded-User）/ header that "
                         "carries the reviewer's name from a proxy or SSO")
@@ -96,12 +113,49 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="ローカルログインの利用者ファイル（shinsei review user で作成）/ local login users file")
     q.set_defaults(func=cmd_serve)
 
-    q = sub.add_parser("user", help="ローカルログインの利用者を追加 / add a local-login user")
-    q.add_argument("name")
-    q.add_argument("--users", required=True, metavar="FILE")
+    q = sub.add_parser("user", help="ローカルログインの利用者を追加 / add a local-login user",
+                       description="レビュー画面のローカルログイン用に、利用者とパスワード"
+                                   "（PBKDF2 のハッシュのみ保存）を"
+                                   "追加します。/ Adds a user of the local login (only a PBKDF2 hash is kept).")
+    q.add_argument("name", help="担当者名 / the reviewer's name")
+    q.add_argument("--users", required=True, metavar="FILE", help="利用者ファイル / the users file")
     q.add_argument("--password-stdin", action="store_true",
                    help="パスワードを標準入力から / read the password from stdin")
     q.set_defaults(func=cmd_user)
+
+
+def add_lexicon_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "lexicon", help="財務の判断から語彙の修正案を作る / lexicon changes proposed from finance's decisions",
+        description="財務担当者の判断と分類器の判定が食い違った行（対象外とされた ok・review の行、認められた ng の行）"
+                    "から、語彙（packs/lexicons/*.yaml）への追加案を YAML で示します。自動では適用しません。/ "
+                    "Proposes lexicon changes (YAML, for a person to accept) from the lines where finance's "
+                    "decisions and the classifier's verdicts differ; nothing is applied automatically.")
+    sub = p.add_subparsers(dest="lexicon_command", required=True, metavar="ACTION")
+    q = sub.add_parser("suggest", help="修正案を表示 / print the proposed patch",
+                       description="判断が記録された行を読み、判定を変える語ごとにまとめた修正案を表示します。"
+                                   "ラベル付きコーパスの判定を変える案は出しません。/ Groups the decided lines by the "
+                                   "words that would change their verdict; proposes nothing that changes a "
+                                   "labelled corpus line.")
+    q.add_argument("--out", required=True, metavar="DIR",
+                   help="shinsei ingest の出力フォルダ / the ingest's output folder")
+    q.add_argument("--db", metavar="URL", help="データベースURL（省略時 DIR/shinsei.db）/ database URL")
+    q.add_argument("-o", "--output", metavar="FILE", help="YAML の書き出し先（省略時は画面）/ write the patch here")
+    q.set_defaults(func=cmd_suggest)
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from pipeline.eligibility.suggest import suggest_from_rows
+
+    rows = list(_ledger(args).decided_lines())
+    patch = suggest_from_rows(rows)
+    if args.output:
+        Path(args.output).write_text(patch, encoding="utf-8")
+        _say(f"{len(rows)} 行の判断から修正案を {args.output} に書きました",
+             f"proposed patch from {len(rows)} decided lines written to {args.output}")
+    else:
+        sys.stdout.write(patch)
+    return 0
 
 
 def _say(ja: str, en: str, stream: Any = None) -> None:

@@ -162,6 +162,18 @@ class Ledger:
             out[r.submission_key][r.line_key] = r.content_key  # the latest earlier version wins
         return out
 
+    def decided_lines(self) -> Iterator[dict[str, Any]]:
+        """Every cost line of a latest version with a decision standing on it, as the classifier's learning
+        wants it (pipeline.eligibility.suggest): programme, category, description, the classifier's verdict
+        and reason, and the reviewer's decision and comment."""
+        for app in self.applications():
+            for ln in app.lines:
+                if ln["kind"] == "cost" and ln["decision"]:
+                    yield {"program": app.program, "category": ln["category"], "subcategory": ln["subcategory"],
+                           "description": ln["description"], "unit_price": ln["unit_price"],
+                           "verdict": ln["verdict"], "reason": ln["reason"], "decision": ln["decision"],
+                           "comment": ln["comment"]}
+
     def line(self, line_key: str) -> tuple[Application, dict[str, Any]] | None:
         """The application and the current worklist line of a line key (None if no latest version has it)."""
         with self.reader.connect() as conn:

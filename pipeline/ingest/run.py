@@ -95,6 +95,9 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
     documents live in the database; ``json_dir`` also writes them as files (only those missing there).
     """
     out = Path(out_dir)
+    missing = [str(s) for s in sources if not Path(s).exists()]
+    if missing:  # before anything is created: a typo in a path is not an empty batch
+        raise FileNotFoundError(f"取り込み元が見つかりません / no such source: {', '.join(missing)}")
     out.mkdir(parents=True, exist_ok=True)
     url = db_url or default_url(out)
     with ingest_lock(out, url, LOCK_WAIT_SECONDS if wait is None else wait):
@@ -113,6 +116,7 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     run_id = store.start_run([str(s) for s in sources])
     found, skipped = discover(list(sources), out / "staging")
     todo = store.register(found, run_id)
+    store.register_refused([s for s in skipped if s.recorded], run_id)  # every file sent is seen
     by_sha = {}
     for f in found:
         by_sha.setdefault(f.sha256, f)

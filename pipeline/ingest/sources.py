@@ -17,9 +17,10 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipeline.refusals import Refusal, refusal, refusal_for_path
 from pipeline.safety import DEFAULT_LIMITS
 from pipeline.settings import TEMP_PREFIX
 from pipeline.submission import file_sha256
@@ -48,11 +49,38 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A source entry that is not a workbook candidate (kept for the summary, never silently lost)."""
+    """A source entry that is not a workbook candidate (kept for the summary, never silently lost).
+
+    The reason is the catalogue's (packs/common/refusals.yaml): ``code`` and the text with its advice.
+    """
 
     name: str
     reason_ja: str
     reason_en: str
+    code: str = ""
+    sha256: str | None = None   # the content's hash, when it was read (a file of a folder)
+    size: int = 0
+
+    @property
+    def record_id(self) -> str:
+        """The key of its row in the files table: the content hash, or one of its name and reason when the
+        content was not read (a zip entry not taken, an encrypted member)."""
+        return self.sha256 or hashlib.sha256(f"skipped\0{self.name}\0{self.code}".encode()).hexdigest()
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the secretariat must see it among the files taken in (everything an applicant sent;
+        not the Excel lock files and hidden files of a folder, nor the summary line of a long zip)."""
+        return self.code not in NOT_RECORDED
+
+
+NOT_RECORDED = frozenset({"lock-or-hidden-file", "source-not-found", "more-entries"})
+
+
+def skipped(name: str, reason: str | Refusal, **values: object) -> Skipped:
+    """The entry ``name`` not taken, for the catalogue's ``reason`` (a name in it, or a Refusal already made)."""
+    found = reason if isinstance(reason, Refusal) else refusal(reason, **values)
+    return Skipped(name, found.message_ja, found.message_en, found.code)
 
 
 class _TooLarge(Exception):
@@ -128,9 +156,9 @@ def _zip_members(archive: Path, staging: Path) -> Iterator[SourceFile | Skipped]
         # so only a zip bomb reaches this, and it cannot fill the disk with staged files.
         budget = DEFAULT_LIMITS.max_ratio * archive.stat().st_size + DEFAULT_LIMITS.ratio_allowance
     except _ZIP_ERRORS as exc:
-        yield Skipped(archive.name, f"zipを開けません: {exc}", f"cannot open the zip: {exc}")
+        yield skipped(archive.name, "zip-unreadable", error=exc)
         return
-    skipped = 0
+    not_taken = 0
     with zf:
         for info in infos:
             item = _member(zf, info, archive, staging, budget)
@@ -140,13 +168,12 @@ def _zip_members(archive: Path, staging: Path) -> Iterator[SourceFile | Skipped]
                 budget -= item.size
                 yield item
                 continue
-            skipped += 1
-            if skipped <= MAX_SKIPPED_PER_ARCHIVE:
+            not_taken += 1
+            if not_taken <= MAX_SKIPPED_PER_ARCHIVE:
                 yield item
-        if skipped > MAX_SKIPPED_PER_ARCHIVE:
-            more = skipped - MAX_SKIPPED_PER_ARCHIVE
-            yield Skipped(f"{archive.name}/…", f"ほかに {more:,} 個の項目（一覧は {MAX_SKIPPED_PER_ARCHIVE:,} 件まで）",
-                          f"{more:,} more entries (the list stops at {MAX_SKIPPED_PER_ARCHIVE:,})")
+        if not_taken > MAX_SKIPPED_PER_ARCHIVE:
+            more = not_taken - MAX_SKIPPED_PER_ARCHIVE
+            yield skipped(f"{archive.name}/…", "more-entries", more=more, listed=MAX_SKIPPED_PER_ARCHIVE)
 
 
 def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path, staging: Path,
@@ -160,22 +187,19 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path, staging: 
         # Skipped rather than taken under a cleaned name: no archiver writes ".." or an absolute path
         # (the zip specification forbids both), so the entry was crafted ("zip slip"); taken as
         # "x.xlsx" it could pose as another applicant's file. The secretariat sees it here instead.
-        return Skipped(f"{archive.name}/{name}", "パスが zip の外を指しています（.. または絶対パス）",
-                       "its path points outside the archive (.. or an absolute path)")
+        return skipped(f"{archive.name}/{name}", "zip-slip")
     shown = f"{archive.name}/{path}"
     low = path.lower()
     if name.endswith(("/", "\\")):
-        return Skipped(shown, "フォルダの項目に中身があります", "a folder entry with content")
+        return skipped(shown, "folder-entry-with-content")
     if low.endswith(".zip"):
-        return Skipped(shown, "zipの中のzipは展開しません", "nested zip archives are not expanded")
+        return skipped(shown, "nested-zip")
     if _hidden(path):
-        return Skipped(shown, "Excel の一時ファイルまたは隠しファイルです（~$、.、__MACOSX）",
-                       "an Excel lock file or a hidden file (~$, ., __MACOSX)")
+        return skipped(shown, "lock-or-hidden-file")
     if not low.endswith(SUFFIXES):
-        return Skipped(shown, ".xlsx/.xlsm ではありません", "not an .xlsx or .xlsm file")
+        return skipped(shown, refusal_for_path(path) or refusal("not-a-workbook-file", suffix=""))
     if info.flag_bits & 0x1:
-        return Skipped(shown, "パスワード付きの zip 項目は取り出せません。パスワードなしで圧縮し直してください",
-                       "the zip entry is password-protected: zip it again without a password")
+        return skipped(shown, "zip-entry-encrypted")
     limit = min(MAX_MEMBER_BYTES, budget)
     if info.file_size > limit:
         return _too_large(shown, info.file_size, limit)
@@ -185,41 +209,38 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path, staging: 
     except _TooLarge as exc:
         return _too_large(shown, exc.args[0], limit)
     except _ZIP_ERRORS as exc:
-        return Skipped(shown, f"取り出せません（壊れているか、対応していない圧縮方式です）: {exc}",
-                       f"cannot extract it (damaged, or an unsupported compression method): {exc}")
+        return skipped(shown, "zip-entry-unreadable", error=exc)
     return SourceFile(shown, staged, digest, size)
 
 
 def _too_large(shown: str, size: int, limit: int) -> Skipped:
     if limit < MAX_MEMBER_BYTES and size <= MAX_MEMBER_BYTES:
-        return Skipped(shown, "zip 全体を展開すると異常に大きくなります（zip 爆弾の疑い）。zip を作り直してください",
-                       "the archive as a whole expands abnormally (suspected zip bomb): make the zip again")
-    return Skipped(shown, f"ファイルが大きすぎます（{size:,} バイト以上、上限 {MAX_MEMBER_BYTES:,}）",
-                   f"the file is too large ({size:,} bytes or more; the limit is {MAX_MEMBER_BYTES:,})")
+        return skipped(shown, "archive-bomb")
+    return skipped(shown, "member-too-large", size=size, limit=MAX_MEMBER_BYTES)
 
 
 def discover(sources: list[str | Path], staging: Path) -> tuple[list[SourceFile], list[Skipped]]:
     """Every workbook under ``sources``, in a stable order (sorted by name), and what was skipped."""
     found: list[SourceFile] = []
-    skipped: list[Skipped] = []
+    passed: list[Skipped] = []
     for src in sources:
         src = Path(src)
         if not src.exists():
-            skipped.append(Skipped(str(src), "見つかりません", "not found"))
+            passed.append(skipped(str(src), "source-not-found", path=str(src)))
             continue
         paths = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
         for p in paths:
             shown = str(p.relative_to(src.parent)) if src.is_dir() else p.name
             low = p.name.lower()
             if p.name.startswith(("~$", ".")):
-                skipped.append(Skipped(shown, "Excel の一時ファイルまたは隠しファイルです（~$、.）",
-                                       "an Excel lock file or a hidden file (~$, .)"))
+                passed.append(skipped(shown, "lock-or-hidden-file"))
             elif low.endswith(".zip"):
                 for item in _zip_members(p, staging):
-                    (found if isinstance(item, SourceFile) else skipped).append(item)
+                    (found if isinstance(item, SourceFile) else passed).append(item)
             elif low.endswith(SUFFIXES):
                 found.append(SourceFile(shown, p, file_sha256(p), p.stat().st_size))
             else:
-                skipped.append(Skipped(shown, ".xlsx/.xlsm/.zip ではありません", "not an .xlsx, .xlsm or .zip file"))
+                item = skipped(shown, refusal_for_path(p) or refusal("not-a-workbook-file", suffix=""))
+                passed.append(replace(item, sha256=file_sha256(p), size=p.stat().st_size))
     found.sort(key=lambda f: f.name)
-    return found, skipped
+    return found, passed

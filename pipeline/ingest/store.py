@@ -18,7 +18,7 @@ from pipeline import __version__
 from pipeline.finance.lines import line_rows
 from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
-from pipeline.ingest.sources import SourceFile
+from pipeline.ingest.sources import Skipped, SourceFile
 from pipeline.packs import search_folders, submission_key  # identity: the fields the form's ``identity`` names
 
 log = logging.getLogger("shinsei.ingest")
@@ -109,6 +109,27 @@ class Store:
                 conn.execute(insert(t.files), list(new.values()))
         todo = {sha for sha, status in known.items() if status == "pending"} | set(new)
         return todo
+
+    def register_refused(self, refused: list[Skipped], run_id: int) -> int:
+        """Record every file sent that is not a workbook as quarantined, with its reason and advice.
+
+        The secretariat sees every file an applicant sent (the Quarantine and Files sheets,
+        quarantine.json); a file already recorded is left as it is. Returns how many are new.
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        for item in refused:
+            rows.setdefault(item.record_id, {
+                "sha256": item.record_id, "name": item.name, "size": item.size, "first_run": run_id,
+                "status": "quarantined", "error_code": item.code or "not-a-workbook-file",
+                "error_ja": item.reason_ja, "error_en": item.reason_en})
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            known = set(conn.execute(select(t.files.c.sha256).where(t.files.c.sha256.in_(list(rows)))).scalars())
+            new = [{k: _db_value(v) for k, v in row.items()} for sha, row in rows.items() if sha not in known]
+            if new:
+                conn.execute(insert(t.files), new)
+        return len(new)
 
     def record(self, results: list[tuple[str, FileRows | Quarantine]]) -> list[str]:
         """Store a batch of files in one transaction: each file's rows are all there or none are.
