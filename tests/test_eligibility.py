@@ -20,6 +20,7 @@ from pipeline.eligibility import Classification, LexiconError, load_classifier
 from pipeline.eligibility.lexicon import compile_lexicon, lexicon_files, precedence_order
 from pipeline.eligibility.matchtext import fold, fold_map, nfkc, word_spans, words
 from pipeline.eligibility.scoring import read_corpus, score
+from pipeline.packs import load_pack
 from pipeline.resources import packs_dir
 
 YOUTH, INSTR, INDIA = "nexus-ytec-youth-2025", "nexus-ytec-instructor-2025", "india-circulation-2025"
@@ -57,7 +58,7 @@ def test_lexicon_schema_is_a_valid_draft_2020_12_schema() -> None:
 
 @pytest.mark.parametrize("pack_id", PROGRAMS)
 def test_each_pack_names_its_lexicon_and_every_reason_cites_a_clause_of_the_pack(pack_id: str) -> None:
-    pack = yaml.safe_load((packs_dir() / f"{pack_id}.yaml").read_text(encoding="utf-8"))
+    pack = load_pack(pack_id).data  # merged with what it extends, as everything reads it
     assert (packs_dir() / pack["lexicon"]).is_file()
     clf = load_classifier(pack)
     for reason, info in clf.lexicon.reasons.items():

@@ -141,13 +141,16 @@ def test_a_broken_pack_never_reaches_validation(folder: Path, monkeypatch: pytes
 
 # ---- extends ----------------------------------------------------------------------------------
 
-def test_instructor_pack_as_extends_equals_the_shipped_one() -> None:
-    """tests/packs/instructor-as-extends states only what differs from the youth pack; merged, it is the
-    shipped instructor pack, rule for rule (it replaces it once the classifier loads packs by load_pack)."""
-    child = TESTS / "instructor-as-extends" / f"{INSTR}.yaml"
-    merged = load_pack_file(child)
-    shipped = load_pack(INSTR)
-    assert merged.data == shipped.data
+def test_instructor_pack_as_extends_equals_the_pack_written_whole(tmp_path: Path) -> None:
+    """The shipped instructor pack states only what differs from the youth pack; merged, it is the pack
+    written whole (tests/packs/instructor-full), rule for rule."""
+    child = packs_dir() / f"{INSTR}.yaml"
+    merged = load_pack(INSTR)
+    shutil.copy(TESTS / "instructor-full" / f"{INSTR}.yaml", tmp_path)
+    for folder in ("forms", "lexicons"):  # the whole pack names its form and lexicon beside it
+        (tmp_path / folder).symlink_to(packs_dir() / folder)
+    whole = load_pack_file(tmp_path / f"{INSTR}.yaml")
+    assert merged.data == whole.data
     assert [p.name for p in merged.lineage] == [f"{INSTR}.yaml", f"{YOUTH}.yaml"]
     youth_lines = (packs_dir() / f"{YOUTH}.yaml").read_text(encoding="utf-8").count("\n")
     assert child.read_text(encoding="utf-8").count("\n") < youth_lines / 5

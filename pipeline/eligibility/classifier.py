@@ -561,13 +561,13 @@ _BY_DATA: dict[str, Classifier] = {}    # the last pack data handed in for an id
 
 
 def _pack_file_data(pack_id: str) -> dict[str, Any]:
-    folder = packs_dir()
-    path = folder / f"{pack_id}.yaml"
-    if not pack_id.replace("-", "").isalnum() or not path.is_file():
-        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "-"
-        raise LexiconError(f"制度ID {pack_id!r} のルールパックがありません（あるもの: {known}）/ "
-                           f"no rule pack {pack_id!r} (available: {known})")
-    return datacache.load_yaml(path)  # parsed once, then pickled: no PyYAML in a later process
+    """The pack's data as validation sees it: merged with what it ``extends``, checked against the contracts."""
+    from pipeline.packs import PackError, load_pack
+
+    try:
+        return load_pack(pack_id).data
+    except PackError as exc:
+        raise LexiconError(str(exc)) from None
 
 
 def load_classifier(pack: Mapping[str, Any] | Any | str) -> Classifier:
