@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import schemas, settings
+from pipeline import settings
 from pipeline.findings import Finding, Location, Report
 from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_file, pack_for_template, pack_ids
 from pipeline.rules import run_rules, sort_findings
@@ -149,11 +149,11 @@ def regular_file(path: Path) -> Path:
 
 
 def _preload() -> None:
-    """Before a fork, what every validation uses and no workbook decides: the submission schema's validator
-    (jsonschema-rs and its compile, ~7 ms). Neutral for one file; the children of a run over many files
-    (``shinsei demo``) inherit it instead of each building it. The pack, and the classifier when the pack
-    has cost lines, depend on the workbook: the child loads them."""
-    schemas.fast_validator("submission")
+    """Before a fork, what every validation uses and no workbook decides: jsonschema-rs (~7 ms to import).
+    Neutral for one file; the children of a run over many files (``shinsei demo``) inherit it instead of
+    each importing it. The pack, its schema's validator and the classifier depend on the workbook: the
+    child loads them."""
+    import jsonschema_rs  # noqa: F401
 
 
 def _validate_members(path: Path, members: Any, program: str | None, sha256: str, stage: str) -> Report:
@@ -161,9 +161,14 @@ def _validate_members(path: Path, members: Any, program: str | None, sha256: str
 
 
 def schema_findings(sub: dict[str, Any], pack: Pack) -> list[Finding]:
-    """Map JSON Schema violations of the submission back to findings (should be none)."""
+    """Map violations of the pack's own submission schema back to findings (should be none).
+
+    The pack's schema, not one merged for every form: a field that is text in one programme and a
+    choice in another is judged by the form the submission was read with."""
+    from pipeline.schema_builder import submission_errors
+
     out = []
-    for path, message in schemas.errors("submission", sub):
+    for path, message in submission_errors(sub, pack):
         out.append(Finding(code="submission.schema", severity="error", clause=pack.clause("form"),
                            message_ja=f"正規化した内容がスキーマに合いません: {path}: {message}",
                            message_en=f"The normalised submission does not match its schema: {path}: {message}",
@@ -183,11 +188,12 @@ def warm_up() -> None:
     from pipeline.eligibility import load_classifier
     from pipeline.findings import input_catalogue
     from pipeline.packs import pack_ids
+    from pipeline.schema_builder import pack_validator
 
     for pack_id in pack_ids():
         pack = load_pack(pack_id)
         load_classifier(pack)
+        pack_validator(pack)
         for cached in ("lists", "_choice_index", "sheets", "tables", "fields"):
             getattr(pack, cached, None)
-    schemas.fast_validator("submission")
     input_catalogue()

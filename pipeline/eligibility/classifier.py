@@ -32,7 +32,6 @@ from itertools import pairwise
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from pipeline import datacache
 from pipeline.eligibility.lexicon import Entry, Lexicon, LexiconError, Pattern, compile_lexicon, lexicon_path
 from pipeline.eligibility.matchtext import (
     collapse_doubles,
