@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.findings import Finding, Report
 
 SEVERITY_LABEL = {"error": "エラー ERROR", "warning": "警告 WARNING", "info": "情報 INFO"}
@@ -11,13 +13,21 @@ def clause_text(clause: dict[str, str]) -> str:
     return f"{clause.get('document', '')} {clause.get('section', '')}".strip()
 
 
-def finding_lines(f: Finding) -> list[str]:
+def finding_lines(f: Finding, ctx: Any = None) -> list[str]:
+    """A finding as the report prints it; with the report's context (result_sheet.RowContext) the clause
+    is worded as on the findings sheet: the call's quoted sentence, or the template's own instructions."""
     where = str(f.location) or f.location.path or ""
+    if ctx is not None:
+        from pipeline.result_sheet import clause_text as worded
+
+        clause = worded(f, ctx).replace("\n", "\n        ")
+    else:
+        clause = clause_text(f.clause)
     return [
         f"[{SEVERITY_LABEL[f.severity]}] {f.code}  {where}",
         f"    {f.message_ja}",
         f"    {f.message_en}",
-        f"    根拠 Clause: {clause_text(f.clause)}",
+        f"    根拠 Clause: {clause}",
     ]
 
 
@@ -42,7 +52,10 @@ def render_report(report: Report, *, show_info: bool = True) -> str:
     shown = [f for f in report.findings if show_info or f.severity != "info"]
     if not shown:
         lines.append("指摘事項はありません。 No findings.")
+    from pipeline.result_sheet import RowContext
+
+    ctx = RowContext.of(report)
     for f in shown:
-        lines.extend(finding_lines(f))
+        lines.extend(finding_lines(f, ctx))
     lines.append(f"({report.seconds * 1000:.0f} ms)")
     return "\n".join(lines)

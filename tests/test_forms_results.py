@@ -130,3 +130,20 @@ def test_a_range_finding_marks_its_whole_range_in_the_addin() -> None:
     for ref in finding_cells(f):
         assert fills[(f.location.sheet, ref)] == f"#{FILLS['warning']}", ref
     assert (f.location.sheet, "A8") not in fills
+
+
+def test_the_printed_report_words_the_clause_as_the_findings_sheet_does() -> None:
+    """``shinsei validate`` prints the call's quoted sentence, and names the template's instructions for the
+    form's own rules (never "shinsei 様式 記入要領 記入要領 Instructions")."""
+    import subprocess
+    import sys
+
+    from pipeline.resources import samples_dir
+
+    cases = (("nexus-ytec-youth-2025__typed-as-text.xlsx", "の記入要領（交流計画 Planシート冒頭）"),
+             ("nexus-ytec-youth-2025__over-cap.xlsx", "「上記の1割を限度に基本額を超えた申請を認めます。"))
+    for sample, words in cases:
+        res = subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(samples_dir() / sample)],
+                             capture_output=True, text=True, timeout=120)
+        assert words in res.stdout, sample
+        assert "記入要領 記入要領" not in res.stdout
