@@ -349,6 +349,6 @@ def test_lexicon_suggest_reads_the_decisions(batch: Any, tmp_path: Path) -> None
     decided = list(ledger.decided_lines())
     assert {d["decision"] for d in decided} == {"approve", "disallow", "reduce"} and all(d["verdict"] == "ng"
                                                                                          for d in decided)
-    res = _shinsei("lexicon", "suggest", "--out", str(out))
+    res = _shinsei("lexicon", "suggest", "--db", default_url(out))
     assert res.returncode == 0 and "Never applied automatically" in res.stdout
     assert "招へい者への記念品" in res.stdout  # approved although judged a souvenir: a proposal to look at

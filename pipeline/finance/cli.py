@@ -25,11 +25,13 @@ Every decision is appended to the database's audit log (never rewritten).
   shinsei review status KEY changes_requested --out out --reviewer 佐藤
   shinsei review letters --out out                              # 修正依頼の一覧 / letters
   shinsei review serve --out out                                # ブラウザ / in the browser
-終了コード Exit: 0 done, 1 refused (nothing was changed), 2 bad arguments or no database, 75 busy.
+終了コード Exit: 0 done, 1 refused (nothing was changed), 2 no database or no such sheet, 64 bad arguments,
+  75 busy (an ingest holds the folder).
 """
 
 EXIT_REFUSED = 1
-EXIT_USAGE = 2
+EXIT_NO_DATABASE = 2  # as a file shinsei cannot read (the CLI's exit codes)
+EXIT_USAGE = 64
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -137,8 +139,8 @@ def add_lexicon_parser(subparsers: argparse._SubParsersAction) -> None:
                                    "ラベル付きコーパスの判定を変える案は出しません。/ Groups the decided lines by the "
                                    "words that would change their verdict; proposes nothing that changes a "
                                    "labelled corpus line.")
-    q.add_argument("--out", required=True, metavar="DIR",
-                   help="shinsei ingest の出力フォルダ / the ingest's output folder")
+    q.add_argument("--out", metavar="DIR",
+                   help="shinsei ingest の出力フォルダ（--db を省くとき）/ the ingest's output folder (without --db)")
     q.add_argument("--db", metavar="URL", help="データベースURL（省略時 DIR/shinsei.db）/ database URL")
     q.add_argument("-o", "--output", metavar="FILE", help="YAML の書き出し先（省略時は画面）/ write the patch here")
     q.set_defaults(func=cmd_suggest)
@@ -147,6 +149,9 @@ def add_lexicon_parser(subparsers: argparse._SubParsersAction) -> None:
 def cmd_suggest(args: argparse.Namespace) -> int:
     from pipeline.eligibility.suggest import suggest_from_rows
 
+    if not args.db and not args.out:
+        _say("--db URL か --out DIR を指定してください", "give --db URL or --out DIR", sys.stderr)
+        return EXIT_USAGE
     rows = list(_ledger(args).decided_lines())
     patch = suggest_from_rows(rows)
     if args.output:
@@ -166,11 +171,14 @@ def _ledger(args: argparse.Namespace) -> Any:
     from pipeline.finance.ledger import Ledger
     from pipeline.ingest.store import Store, default_url
 
-    out = Path(args.out)
+    if args.db and not getattr(args, "out", None):  # lexicon suggest: the database alone
+        store = Store(args.db)
+        return Ledger(store.engine, store.reader)
+    out = Path(args.out or ".")
     if not args.db and not (out / "shinsei.db").exists():
         _say(f"{out} にデータベースがありません。先に shinsei ingest ... --out {out} を実行してください",
              f"no database in {out}: run shinsei ingest ... --out {out} first", sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(EXIT_NO_DATABASE)
     store = Store(args.db or default_url(out))
     return Ledger(store.engine, store.reader)
 
@@ -201,7 +209,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = import_sheet(ledger, Path(args.sheet), args.reviewer, skip_stale=args.skip_stale)
     except FileNotFoundError:
         _say(f"{args.sheet} がありません", f"{args.sheet}: no such file", sys.stderr)
-        return EXIT_USAGE
+        return EXIT_NO_DATABASE
     except (DecisionError, WorkbookRejected) as exc:
         _say(getattr(exc, "ja", str(exc)), getattr(exc, "en", str(exc)), sys.stderr)
         return EXIT_REFUSED
