@@ -107,7 +107,7 @@ def test_a_bad_header_is_a_bilingual_error_naming_the_line() -> None:
 def test_an_unknown_program_is_a_bilingual_error(tmp_path: Path) -> None:
     res = run_cli("--program", "no-such-pack-2025", str(write_tsv(tmp_path / "l.tsv")))
     err = res.stderr.decode()
-    assert res.returncode == 2 and "no-such-pack-2025" in err
+    assert res.returncode == 64 and "no-such-pack-2025" in err         # a bad option value: usage, as elsewhere
     assert "ありません" in err and "no rule pack" in err
     assert YOUTH in err                                               # says which packs exist
     per_line = tmp_path / "p.tsv"

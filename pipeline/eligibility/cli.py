@@ -334,8 +334,9 @@ def run(args: argparse.Namespace) -> int:
         if args.program:
             try:
                 load_classifier(args.program)
-            except LexiconError as exc:
-                raise InputError(f"--program: {exc}") from exc
+            except LexiconError as exc:  # a bad option value: a usage error, as in every command (exit 64)
+                print(f"shinsei classify: --program: {exc}", file=sys.stderr)
+                return 64
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
         rows = read_rows(_decode(data))
         results = classify_rows(args.program, rows)
