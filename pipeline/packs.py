@@ -217,6 +217,21 @@ class Pack:
         """The column (or, for a group without a table, field) key the form binds to ``group.concept``."""
         return self.bindings.get(group, {}).get(concept)
 
+    def field(self, sub: dict[str, Any], concept: str) -> Any:
+        """The value of the plan field the form binds to ``plan.<concept>`` (institution, pi, title …)."""
+        key = self.bind("plan", concept)
+        return (sub.get("plan") or {}).get(key) if key else None
+
+    def rows(self, sub: dict[str, Any], group: str) -> list[dict[str, Any]]:
+        """The rows of the table the form binds to ``group`` (people, visits, budget …); [] if none."""
+        table = self.bound_table(group)
+        return (sub.get(table) or []) if table else []
+
+    def cell(self, row: dict[str, Any], group: str, concept: str) -> Any:
+        """``row``'s value of the column the form binds to ``group.concept``; None if the form has none."""
+        key = self.bind(group, concept)
+        return row.get(key) if key else None
+
     def column(self, table: str, key: str) -> dict[str, Any] | None:
         spec = self.tables.get(table)
         return next((c for c in spec["columns"] if c["key"] == key), None) if spec else None

@@ -21,7 +21,7 @@ import pytest
 from pipeline.findings import Report
 from pipeline.ingest.crosscheck import concentration, run_cross_checks
 from pipeline.packs import load_pack, submission_identity, submission_key
-from pipeline.rules import run_rules
+from pipeline.rules import run_rules, sort_findings
 from pipeline.template_builder import template_path
 from pipeline.validate import validate_file
 from tests.conftest import codes, only
@@ -316,3 +316,35 @@ def test_renaming_every_table_and_column_changes_no_finding(base: Callable, make
     renamed = _renamed(pack_id)
     assert findings(renamed) == findings(load_pack(pack_id))
     assert len(findings(renamed)) >= 3
+
+
+@pytest.mark.parametrize("pack_id", [YOUTH, INDIA])
+def test_renaming_every_table_and_column_changes_no_database_row(base: Callable, make_workbook: Callable,
+                                                                 pack_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingest finds tables and columns through the form's bindings too: renamed, a file gives the same
+    rows in participants, cost_items, findings and the finance worklist's lines."""
+    from pipeline.finance import lines
+    from pipeline.ingest import store
+    from pipeline.submission import build_submission
+    from pipeline.workbook import read_workbook
+
+    data = base(pack_id)
+    data["budget"][0]["description"] = "京都観光ツアー"                # a flagged line
+    raw = read_workbook(make_workbook(pack_id, data))
+
+    def rows(pack: Any) -> tuple[Any, ...]:
+        monkeypatch.setattr(store, "load_pack", lambda _id: pack)
+        monkeypatch.setattr(lines, "load_pack", lambda _id: pack)
+        lines._layout.cache_clear()
+        lines._money_codes.cache_clear()
+        sub, found = build_submission(raw, pack)
+        found += run_rules(sub, pack)
+        report = {"submission": sub, "findings": [f.to_dict() for f in sort_findings(found)]}
+        got = store.file_rows("0" * 64, report)
+        return got.key, got.institution, got.pi_name, got.title, got.rows
+
+    original, renamed = rows(load_pack(pack_id)), rows(_renamed(pack_id))
+    lines._layout.cache_clear()
+    lines._money_codes.cache_clear()
+    assert renamed == original
+    assert original[4][0] and original[4][1] and any(r[13] == "ng" for r in original[4][3])

@@ -89,6 +89,7 @@ def file_lines(program: str, submission_key: str, submission: dict[str, Any],
                findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every cost line and money finding of one file, as rows of the ``review_lines`` table (without sha256)."""
     table, col, labels = _layout(program)
+    bound = set(col.values())  # the content key: bound columns by concept, the rest by value (names aside)
     source = ((submission.get("source") or {}).get("tables") or {}).get(table) or {}
     rows_at = source.get("rows") or []
     judged = _cost_findings(findings, table)
@@ -103,7 +104,9 @@ def file_lines(program: str, submission_key: str, submission: dict[str, Any],
         clause, quote = _clause(f) if f else ("", "")
         verdict = f["actual"]["verdict"] if f else "ok"
         out.append({
-            "kind": "cost", "idx": i, "line_key": key, "content_key": _digest(key, line),
+            "kind": "cost", "idx": i, "line_key": key, "content_key": _digest(key, [line.get(k) for k in col.values()],
+                                                        sorted(repr(v) for k, v in line.items()
+                                                               if k not in bound)),
             "code": f["code"] if f else None, "category": category if isinstance(category, str) else None,
             "category_label": labels.get(category) if isinstance(category, str) else None,
             "subcategory": line.get(col["subcategory"]),

@@ -9,6 +9,7 @@ once; they get slim documents (no budget lines, no cell map), a small fraction o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,19 @@ from pipeline.ingest.crosscheck import concentration, run_cross_checks
 from pipeline.ingest.review import ExportWriter, ReviewWriter, submission_rows
 from pipeline.ingest.store import Store
 from pipeline.ingest.worker import write_json
+from pipeline.packs import load_pack
 from pipeline.sandbox import IsolatedCall
 
-# What the cross-checks and the concentration tables do not read: the bulk of a submission.
-_HEAVY = frozenset({"budget", "tax_items", "schedule", "source", "stated"})
+# What the cross-checks and the concentration tables do not read: the bulk of a submission (its cell map
+# and stated values, and the tables the form binds to costs).
+_HEAVY = frozenset({"source", "stated"})
+_HEAVY_GROUPS = ("budget", "tax")
+
+
+@cache
+def _heavy(program: str) -> frozenset[str]:
+    pack = load_pack(program)
+    return _HEAVY | {t for t in (pack.bound_table(g) for g in _HEAVY_GROUPS) if t}
 
 
 def slim_documents(store: Store, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -31,7 +41,7 @@ def slim_documents(store: Store, latest: list[dict[str, Any]]) -> list[dict[str,
         row = meta[sha]
         docs.append({"key": row["key"], "program": row["program"], "sha256": sha, "file": row["name"],
                      "versions": row["versions"],
-                     "submission": {k: v for k, v in submission.items() if k not in _HEAVY}})
+                     "submission": {k: v for k, v in submission.items() if k not in _heavy(row["program"])}})
     return docs
 
 

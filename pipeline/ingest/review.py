@@ -48,9 +48,9 @@ _NUMBERING = re.compile(r"^[IVXLC]+\s+")  # the call's numbering of a category: 
 # ---- budget categories ------------------------------------------------------------------------
 
 def _category_list(pack: Pack) -> str | None:
-    """The list the budget table's category column takes its choices from (the form says which)."""
-    budget = pack.tables.get("budget") or {}
-    return next((c.get("list") for c in budget.get("columns", []) if c["key"] == "category"), None)
+    """The list the budget table's category column takes its choices from (the form's bindings say which)."""
+    column = pack.column(pack.bound_table("budget") or "", pack.bind("budget", "category") or "") or {}
+    return column.get("list")
 
 
 def pack_categories(pack: Pack) -> list[tuple[str, str, str]]:
@@ -117,10 +117,11 @@ def _by_category(doc: dict[str, Any]) -> tuple[dict[str, int], dict[str | None, 
     From the budget lines, as the totals are: the columns and the bucket add up to the direct total.
     """
     known = _known_codes(doc["program"])
+    pack = load_pack(doc["program"])
     amounts: dict[str, int] = {}
     unknown: dict[str | None, list[int]] = {}
-    for line in doc["submission"].get("budget") or []:
-        category, amount = line.get("category"), line.get("amount") or 0
+    for line in pack.rows(doc["submission"], "budget"):
+        category, amount = pack.cell(line, "budget", "category"), pack.cell(line, "budget", "amount") or 0
         if category in known:
             amounts[category] = amounts.get(category, 0) + amount
         else:
@@ -161,34 +162,36 @@ def submission_rows(doc: dict[str, Any], report: dict[str, Any]) -> tuple[
     The outputs are built one submission at a time from these, so memory does not grow with the batch.
     """
     sub = doc["submission"]
-    plan, totals = sub.get("plan") or {}, sub["totals"]
-    base = load_pack(doc["program"]).money.get("base_amount")
+    pack = load_pack(doc["program"])
+    totals = sub["totals"]
+    base = pack.money.get("base_amount")
+    institution = pack.field(sub, "institution")
     amounts, unknown = _by_category(doc)
     amounts[UNKNOWN] = sum(amount for amount, _ in unknown.values())
     summary: dict[str, Any] = {
         "program": doc["program"], "file": doc["file"], "version": doc["versions"],
-        "institution": plan.get("institution"), "pi_name": plan.get("pi_name"), "title": plan.get("title_ja"),
+        "institution": institution, "pi_name": pack.field(sub, "pi"), "title": pack.field(sub, "title"),
     }
     summary.update({f"direct_{code}": amounts.get(code, 0) for code, _, _ in category_columns()})
     summary.update({
         "direct_total": totals["direct_total"], "overhead": totals["overhead"],
         "overhead_pct": round(totals["overhead_rate"] * 100, 2), "total": totals["total"],
         "over_base": bool(base and totals["total"] > base),
-        "over_base_reason": bool(plan.get("over_base_reason")),
+        "over_base_reason": bool(pack.field(sub, "over_base_reason")),
         "errors": report["counts"]["error"], "warnings": report["counts"]["warning"],
     })
     verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"), f["message_ja"])
-                for i, f in cost_findings(report.get("findings", [])).items()}
-    src = sub["source"]["tables"].get("budget", {}) if sub.get("source") else {}
+                for i, f in cost_findings(report.get("findings", []), pack.bound_table("budget") or "").items()}
+    src = sub["source"]["tables"].get(pack.bound_table("budget") or "", {}) if sub.get("source") else {}
     lines = src.get("rows", [])
     items = []
-    for i, b in enumerate(sub.get("budget") or []):
+    for i, b in enumerate(pack.rows(sub, "budget")):
         verdict, reason, note = verdicts.get(i, ("ok", None, None))
-        items.append({"program": doc["program"], "file": doc["file"], "institution": plan.get("institution"),
-                      "row": lines[i] if i < len(lines) else None, "category": b.get("category"),
-                      "subcategory": b.get("subcategory"), "description": b.get("description"),
-                      "unit_price": b.get("unit_price"), "quantity": b.get("quantity"), "amount": b.get("amount"),
-                      "fiscal_year": b.get("fiscal_year"), "verdict": verdict, "reason": reason, "note": note})
+        items.append({"program": doc["program"], "file": doc["file"], "institution": institution,
+                      "row": lines[i] if i < len(lines) else None,
+                      **{c: pack.cell(b, "budget", c) for c in ("category", "subcategory", "description",
+                                                                "unit_price", "quantity", "amount", "fiscal_year")},
+                      "verdict": verdict, "reason": reason, "note": note})
     findings = [{"program": doc["program"], "file": doc["file"], "severity": f["severity"], "code": f["code"],
                  "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell") or f["location"].get("range"),
                  "message_ja": f["message_ja"], "message_en": f["message_en"],
@@ -207,9 +210,9 @@ def summary_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]])
 
 
 def _unknown_listing(doc: dict[str, Any], unknown: dict[str | None, list[int]]) -> list[dict[str, Any]]:
-    plan = doc["submission"].get("plan") or {}
-    return [{"program": doc["program"], "file": doc["file"], "institution": plan.get("institution"),
-             "title": plan.get("title_ja"), "category": category, "amount": amount, "lines": lines}
+    pack, sub = load_pack(doc["program"]), doc["submission"]
+    return [{"program": doc["program"], "file": doc["file"], "institution": pack.field(sub, "institution"),
+             "title": pack.field(sub, "title"), "category": category, "amount": amount, "lines": lines}
             for category, (amount, lines) in unknown.items()]
 
 

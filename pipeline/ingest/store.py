@@ -19,7 +19,9 @@ from pipeline.finance.lines import line_rows
 from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
 from pipeline.ingest.sources import Skipped, SourceFile
-from pipeline.packs import search_folders, submission_key  # identity: the fields the form's ``identity`` names
+
+# identity: the fields the form's ``identity`` names
+from pipeline.packs import Pack, load_pack, search_folders, submission_key
 
 log = logging.getLogger("shinsei.ingest")
 
@@ -245,8 +247,8 @@ class Store:
                        t.submissions.c.title))}
             updates = []
             for doc in docs:
-                plan = doc["submission"].get("plan") or {}
-                name = (plan.get("institution"), plan.get("pi_name"), plan.get("title_ja"))
+                pack = load_pack(doc["program"])
+                name = tuple(pack.field(doc["submission"], c) for c in ("institution", "pi", "title"))
                 if stored.get(doc["key"]) != name:
                     updates.append({"b_key": doc["key"], "b_inst": name[0], "b_pi": name[1], "b_title": name[2]})
             if updates:
@@ -395,53 +397,58 @@ def _ordered(table: Any, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def file_rows(sha: str, report: dict[str, Any], documents: tuple[str, str] = ("{}", "{}")) -> FileRows:
-    """The rows of one file in participants, cost_items and findings, and its submission's identity."""
+    """The rows of one file in participants, cost_items and findings, and its submission's identity.
+
+    Tables and columns are found through the form's bindings (people, visits, budget, plan), so a form
+    that names them otherwise fills the same database columns."""
     sub = report["submission"]
-    plan = sub.get("plan") or {}
+    pack = load_pack(sub["program"])
     verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"))
-                for i, f in cost_findings(report["findings"]).items()}
-    src_rows = sub["source"]["tables"].get("budget", {})
-    days = _visit_days(sub)
-    people = [{"sha256": sha, "idx": i, "no": p.get("no"), "name": p.get("name"), "role": p.get("role"),
-               "direction": p.get("direction"), "country": p.get("country"),
-               "affiliation": p.get("affiliation"), "category": p.get("category"),
-               "birth_date": p.get("birth_date"), "visit_days": days.get(p.get("no"))}
-              for i, p in enumerate(sub.get("participants") or [])]
-    items = [{"sha256": sha, "idx": i, "category": b.get("category"), "subcategory": b.get("subcategory"),
-              "description": b.get("description"), "unit_price": b.get("unit_price"),
-              "quantity": b.get("quantity"), "amount": b.get("amount"), "fiscal_year": b.get("fiscal_year"),
+                for i, f in cost_findings(report["findings"], pack.bound_table("budget") or "").items()}
+    src_rows = sub["source"]["tables"].get(pack.bound_table("budget") or "", {})
+    days = _visit_days(sub, pack)
+    cell = pack.cell
+    people = [{"sha256": sha, "idx": i, **{c: cell(p, "people", c) for c in _PEOPLE},
+               "visit_days": days.get(cell(p, "people", "no"))}
+              for i, p in enumerate(pack.rows(sub, "people"))]
+    items = [{"sha256": sha, "idx": i, **{c: cell(b, "budget", c) for c in _BUDGET},
               "verdict": verdicts.get(i, ("ok", None))[0], "reason": verdicts.get(i, ("ok", None))[1],
               "sheet": src_rows.get("sheet"),
               "row": src_rows["rows"][i] if i < len(src_rows.get("rows", [])) else None}
-             for i, b in enumerate(sub.get("budget") or [])]
+             for i, b in enumerate(pack.rows(sub, "budget"))]
     found = [{"sha256": sha, "idx": i, "code": f["code"], "severity": f["severity"],
               "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell"),
               "row": f["location"].get("row"), "message_ja": f["message_ja"], "message_en": f["message_en"],
               "clause_document": f["clause"]["document"], "clause_section": f["clause"]["section"]}
              for i, f in enumerate(report["findings"])]
-    key = submission_key(sub)
+    key = submission_key(sub, pack)
     lines = [tuple(map(_db_value, row)) for row in line_rows(sha, sub["program"], key, sub, report["findings"])]
-    return FileRows(sub["program"], key, _db_value(plan.get("institution")),
-                    _db_value(plan.get("pi_name")), _db_value(plan.get("title_ja")),
+    return FileRows(sub["program"], key, *(_db_value(pack.field(sub, c)) for c in ("institution", "pi", "title")),
                     (_ordered(t.participants, people), _ordered(t.cost_items, items), _ordered(t.findings, found),
                      lines), documents)
 
 
-def cost_findings(findings: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """The classifier's finding on each budget line, by line index (lines judged ok have none)."""
+# The database's columns, by the binding concept that fills them (the same names).
+_PEOPLE = ("no", "name", "role", "direction", "country", "affiliation", "category", "birth_date")
+_BUDGET = ("category", "subcategory", "description", "unit_price", "quantity", "amount", "fiscal_year")
+
+
+def cost_findings(findings: list[dict[str, Any]], table: str) -> dict[int, dict[str, Any]]:
+    """The classifier's finding on each line of the budget ``table``, by line index (lines judged ok have none)."""
     out: dict[int, dict[str, Any]] = {}
     for f in findings:
         if not f["code"].startswith("cost.") or not isinstance(f.get("actual"), dict):
             continue
         parts = f["location"].get("path", "").split("/")
-        if len(parts) >= 3 and parts[1] == "budget" and parts[2].isdigit():
+        if len(parts) >= 3 and parts[1] == table and parts[2].isdigit():
             out[int(parts[2])] = f
     return out
 
 
-def _visit_days(sub: dict[str, Any]) -> dict[int, int]:
+def _visit_days(sub: dict[str, Any], pack: Pack) -> dict[int, int]:
     days: dict[int, int] = {}
-    for v in sub.get("visits") or []:
-        if v.get("participant_no") is not None and (v.get("days") or 0) > 0:
-            days[v["participant_no"]] = days.get(v["participant_no"], 0) + v["days"]
+    for v in pack.rows(sub, "visits"):
+        person, n = pack.cell(v, "visits", "person"), pack.cell(v, "visits", "days")
+        if person is not None and (n or 0) > 0:
+            days[person] = days.get(person, 0) + n
     return days
