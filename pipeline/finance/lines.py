@@ -68,8 +68,8 @@ def _layout(program: str) -> tuple[str, dict[str, str], dict[str, str]]:
     return table, col, labels
 
 
-def _cost_findings(findings: list[dict[str, Any]], table: str) -> dict[int, dict[str, Any]]:
-    """The classifier's finding on each line of ``table``, by line index (lines judged ok have none)."""
+def cost_findings(findings: list[dict[str, Any]], table: str) -> dict[int, dict[str, Any]]:
+    """The classifier's finding on each line of the budget ``table``, by line index (lines judged ok have none)."""
     out: dict[int, dict[str, Any]] = {}
     for f in findings:
         if not f["code"].startswith("cost.") or not isinstance(f.get("actual"), dict):
@@ -92,7 +92,7 @@ def file_lines(program: str, submission_key: str, submission: dict[str, Any],
     bound = set(col.values())  # the content key: bound columns by concept, the rest by value (names aside)
     source = ((submission.get("source") or {}).get("tables") or {}).get(table) or {}
     rows_at = source.get("rows") or []
-    judged = _cost_findings(findings, table)
+    judged = cost_findings(findings, table)
     seen: dict[tuple[Any, str], int] = {}
     out = []
     for i, line in enumerate(submission.get(table) or []):

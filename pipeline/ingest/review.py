@@ -32,8 +32,8 @@ import xlsxwriter
 from pipeline.cellsafe import neutralise
 from pipeline.finance import worklist
 from pipeline.finance.ledger import Application
+from pipeline.finance.lines import cost_findings
 from pipeline.finance.worklist import HEADERS as WORKLIST_HEADERS
-from pipeline.ingest.store import cost_findings
 from pipeline.packs import Pack, all_packs, load_pack
 from pipeline.settings import TEMP_PREFIX
 

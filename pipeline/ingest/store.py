@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
 
 from pipeline import __version__
-from pipeline.finance.lines import line_rows
+from pipeline.finance.lines import cost_findings, line_rows
 from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
 from pipeline.ingest.sources import Skipped, SourceFile
@@ -431,18 +431,6 @@ def file_rows(sha: str, report: dict[str, Any], documents: tuple[str, str] = ("{
 # The database's columns, by the binding concept that fills them (the same names).
 _PEOPLE = ("no", "name", "role", "direction", "country", "affiliation", "category", "birth_date")
 _BUDGET = ("category", "subcategory", "description", "unit_price", "quantity", "amount", "fiscal_year")
-
-
-def cost_findings(findings: list[dict[str, Any]], table: str) -> dict[int, dict[str, Any]]:
-    """The classifier's finding on each line of the budget ``table``, by line index (lines judged ok have none)."""
-    out: dict[int, dict[str, Any]] = {}
-    for f in findings:
-        if not f["code"].startswith("cost.") or not isinstance(f.get("actual"), dict):
-            continue
-        parts = f["location"].get("path", "").split("/")
-        if len(parts) >= 3 and parts[1] == table and parts[2].isdigit():
-            out[int(parts[2])] = f
-    return out
 
 
 def _visit_days(sub: dict[str, Any], pack: Pack) -> dict[int, int]:

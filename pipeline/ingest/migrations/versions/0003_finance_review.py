@@ -11,6 +11,7 @@ Revises: 0002
 
 from __future__ import annotations
 
+import orjson
 import sqlalchemy as sa
 from alembic import op
 
@@ -76,30 +77,23 @@ def upgrade() -> None:
 
 def _backfill() -> None:
     """The worklist lines of files ingested before this revision, from their stored documents."""
-    from pipeline.finance.lines import line_rows  # the same function the workers use
+    from pipeline.finance.lines import LINE_COLUMNS, line_rows  # the same function the workers use
 
     conn = op.get_bind()
     files = sa.table("files", sa.column("sha256"), sa.column("submission_key"), sa.column("status"))
     documents = sa.table("documents", sa.column("sha256"), sa.column("program"), sa.column("submission"),
                          sa.column("report"))
-    review_lines = sa.table("review_lines", *(sa.column(c) for c in _COLUMNS))
+    review_lines = sa.table("review_lines", *(sa.column(c) for c in LINE_COLUMNS))
     rows = conn.execute(sa.select(files.c.sha256, files.c.submission_key, documents.c.program,
                                   documents.c.submission, documents.c.report)
                         .join(documents, documents.c.sha256 == files.c.sha256)
                         .where(files.c.status == "ok")).all()
     for sha, key, program, submission, report in rows:
-        import orjson
-
         submission = orjson.loads(submission) if isinstance(submission, str | bytes) else submission
         report = orjson.loads(report) if isinstance(report, str | bytes) else report
         lines = line_rows(sha, program, key, submission, report.get("findings", []))
         if lines:
-            conn.execute(sa.insert(review_lines), [dict(zip(_COLUMNS, row, strict=True)) for row in lines])
-
-
-_COLUMNS = ("sha256", "kind", "idx", "line_key", "content_key", "code", "category", "category_label", "subcategory",
-            "description", "unit_price", "quantity", "amount", "verdict", "severity", "reason", "message_ja",
-            "message_en", "clause", "quote", "sheet", "cell", "row")
+            conn.execute(sa.insert(review_lines), [dict(zip(LINE_COLUMNS, row, strict=True)) for row in lines])
 
 
 def downgrade() -> None:
