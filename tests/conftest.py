@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
+import socket
 import subprocess
-from collections.abc import Callable
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +59,56 @@ def check(make_workbook: Callable[..., Path]) -> Callable[..., Report]:
         return validate_file(make_workbook(pack_id, data), isolate=False)
 
     return run
+
+
+def python_calls(fn: Callable[[], Any]) -> int:
+    """Python-level calls (a generator resumed counts as one) made by ``fn()``: the work, without a clock."""
+    count = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal count
+        if event == "call":
+            count += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(previous)
+    return count
+
+
+@contextlib.contextmanager
+def shinsei_server(args: list[str], path: str, status: int, what: str) -> Iterator[str]:
+    """``python -m pipeline.cli ARGS --port P`` on a free port, until ``path`` answers ``status`` (60 s at most);
+    yields the base URL and stops the server afterwards. ``what`` names it when it does not start."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
+                    answered = response.status
+            except urllib.error.HTTPError as exc:
+                answered = exc.code
+            except OSError:
+                answered = None
+            if answered == status:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                said = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                pytest.fail(f"{what} did not start (last answer {answered}):\n{said}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def soffice() -> str | None:

@@ -8,16 +8,13 @@ browser) or does not load at all. Screenshots go to tests/output/addin/.
 from __future__ import annotations
 
 import shutil
-import socket
 import struct
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import shinsei_server
 
 OUTPUT = Path(__file__).parent / "output" / "addin"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -26,34 +23,10 @@ playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "addin", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/taskpane.html", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                    pytest.fail(f"shinsei addin serve did not start:\n{out}")
-                time.sleep(0.3)
+    with shinsei_server(["addin", "serve"], "/taskpane.html", 200, "shinsei addin serve") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _png_size(path: Path) -> tuple[int, int]:

@@ -11,7 +11,6 @@ import faulthandler
 import io
 import os
 import re
-import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from pipeline.safety import WorkbookRejected
 from pipeline.sandbox import WorkerFailed
 from pipeline.settings import TEMP_PREFIX
 from pipeline.validate import validate_file
+from tests.conftest import python_calls
 from tests.hostile_workbooks import CASES, Case, set_cell_xml, write_case
 
 YOUTH, INSTR = "nexus-ytec-youth-2025", "nexus-ytec-instructor-2025"
@@ -63,22 +63,6 @@ def fill_rgb(cell: Any) -> str:
     return str(cell.fill.fgColor.rgb)[-6:]
 
 
-def python_calls(fn: Callable[[], Any]) -> int:
-    """Python-level calls (a generator resumed counts as one) made by ``fn()``: the work, without a clock."""
-    count = 0
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        nonlocal count
-        if event == "call":
-            count += 1
-
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(previous)
-    return count
 
 
 # ---- merged input cells ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Work is asserted by counting it (profiler events, characters handed to the match
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from pipeline.eligibility import load_classifier
 from pipeline.eligibility.classifier import Classifier, _Hit
 from pipeline.eligibility.lexicon import Entry
 from pipeline.settings import CLASSIFY_MAX_CHARS
-from tests.conftest import codes
+from tests.conftest import codes, python_calls
 
 YOUTH, INDIA = "nexus-ytec-youth-2025", "india-circulation-2025"
 CELL_MAX = 32_767          # characters Excel allows in a cell
@@ -47,22 +46,6 @@ def longest_text_matched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]
     yield seen
 
 
-def python_calls(fn: Callable[[], Any]) -> int:
-    """Python-level calls (a generator resumed counts as one) made by ``fn()``: the work, without a clock."""
-    count = 0
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        nonlocal count
-        if event == "call":
-            count += 1
-
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(previous)
-    return count
 
 
 # ---- the root cause: hiding hits inside longer hits compared every pair -------------------------

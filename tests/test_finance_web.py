@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +20,7 @@ import pytest
 from pipeline.finance.ledger import Ledger
 from pipeline.ingest.run import ingest
 from pipeline.ingest.store import Store, default_url
+from tests.conftest import shinsei_server
 from tests.finance_batch import write_batch
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,40 +30,15 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 OUTPUT = Path(__file__).parent / "output" / "finance"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("web")
     write_batch(root / "in", 3)
     out = root / "out"
     ingest([root / "in"], out, workers=1, progress=False)
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "review", "serve", "--out", str(out),
-                             "--port", str(port), "--user-header", "X-Reviewer"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/review", timeout=2)
-            except urllib.error.HTTPError as exc:
-                if exc.code == 401:  # up, and refusing a request without a reviewer
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    said = proc.stdout.read().decode() if proc.stdout else ""
-                    pytest.fail(f"shinsei review serve did not start:\n{said}")
-                time.sleep(0.3)
+    with shinsei_server(["review", "serve", "--out", str(out), "--user-header", "X-Reviewer"], "/review", 401,
+                        "shinsei review serve") as url:  # up, and refusing a request without a reviewer
         yield url, out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_no_anonymous_access(served: tuple[str, Path]) -> None:
