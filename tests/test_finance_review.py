@@ -352,3 +352,22 @@ def test_lexicon_suggest_reads_the_decisions(batch: Any, tmp_path: Path) -> None
     res = _shinsei("lexicon", "suggest", "--db", default_url(out))
     assert res.returncode == 0 and "Never applied automatically" in res.stdout
     assert "招へい者への記念品" in res.stdout  # approved although judged a souvenir: a proposal to look at
+
+
+def test_migration_backfills_the_worklist_of_files_ingested_before_it(batch: Any) -> None:
+    """A database from before revision 0003 gets the same worklist lines from its stored documents."""
+    from alembic import command
+
+    from pipeline.ingest.migrate import alembic_config
+
+    _, out, url, ledger = batch
+    with ledger.reader.connect() as conn:
+        before = sorted(map(tuple, conn.execute(t.review_lines.select()).all()))
+    assert before
+    cfg = alembic_config()
+    with ledger.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    again = Store(url or default_url(out))   # upgrades to the head: 0003 backfills review_lines
+    with again.reader.connect() as conn:
+        assert sorted(map(tuple, conn.execute(t.review_lines.select()).all())) == before
