@@ -40,8 +40,9 @@ def sample(ledger: Ledger, *, reviewer: str, rate: float = 0.0, seed: str = "0",
                                        .distinct()).scalars()) if errors else set()
         lines = conn.execute(select(t.review_lines.c.sha256, t.review_lines.c.line_key, t.review_lines.c.content_key,
                                     t.review_lines.c.amount)
+                             .join(t.submissions, t.submissions.c.latest_sha256 == t.review_lines.c.sha256)
                              .where(t.review_lines.c.kind == "cost")
-                             .order_by(t.review_lines.c.sha256, t.review_lines.c.idx)).all()
+                             .order_by(t.review_lines.c.sha256, t.review_lines.c.idx)).all()  # latest versions
         marked: dict[str, tuple[int, set[str]]] = {}
         for r in conn.execute(select(t.review_log.c.subject, t.review_log.c.seq, t.review_log.c.value)
                               .where(t.review_log.c.kind == "sample")):
@@ -49,8 +50,6 @@ def sample(ledger: Ledger, *, reviewer: str, rate: float = 0.0, seed: str = "0",
             marked[r.subject] = (max(seq, r.seq), values | {r.value})
     entries = []
     for line in lines:
-        if line.sha256 not in latest:
-            continue
         why = [rule for rule in rules
                if (rule.startswith("rate=") and drawn(seed, line.line_key, rate))
                or (rule == "errors" and line.sha256 in with_errors)

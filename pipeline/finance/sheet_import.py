@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from pipeline.finance.decisions import DecisionError, label, parse_decision, settle, yen
-from pipeline.finance.ledger import Application, Conflict, Ledger, decision_entry
+from pipeline.finance.ledger import Conflict, Ledger, decision_entry
 from pipeline.finance.worklist import FLAGGED_SHEET, HEADERS
 from pipeline.ingest import tables as t
 
@@ -124,7 +124,7 @@ def plan_import(ledger: Ledger, rows: list[tuple[int, dict[str, Any]]], reviewer
                                            "(was it copied from another application's rows?)"))
             continue
         app = apps.get(owner[line_id])
-        line = _line(ledger, app, line_id) if app else None
+        line = next((ln for ln in app.lines if ln["line_key"] == line_id), None) if app else None
         try:
             decision = parse_decision(v.get("decision"))
         except DecisionError as exc:
@@ -175,13 +175,6 @@ def plan_import(ledger: Ledger, rows: list[tuple[int, dict[str, Any]]], reviewer
             ja, en = (exc.ja, exc.en) if isinstance(exc, DecisionError) else (str(exc), str(exc))
             result.problems.append(Problem(n, line_id, ja, en))
     return result
-
-
-def _line(ledger: Ledger, app: Application, line_id: str) -> dict[str, Any] | None:
-    for line in app.lines:
-        if line["line_key"] == line_id:
-            return line
-    return None
 
 
 def _text(v: Any) -> str | None:
