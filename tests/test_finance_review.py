@@ -11,6 +11,7 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -371,3 +372,20 @@ def test_migration_backfills_the_worklist_of_files_ingested_before_it(batch: Any
     again = Store(url or default_url(out))   # upgrades to the head: 0003 backfills review_lines
     with again.reader.connect() as conn:
         assert sorted(map(tuple, conn.execute(t.review_lines.select()).all())) == before
+
+
+def test_a_worklist_saved_by_libreoffice_imports_the_same(batch: Any, tmp_path: Path,
+                                                          libreoffice: Callable[..., Path]) -> None:
+    """A reviewer's spreadsheet application re-saves the sheet (hidden columns, numbers as it stores them):
+    the import reads the same decisions, and importing it after the original changes nothing."""
+    _, out, _, ledger = batch
+    filled, decisions = _decide_all(out, tmp_path, ledger)
+    resaved = libreoffice(filled)
+    result = import_sheet(ledger, resaved, "佐藤")
+    assert len(result.entries) == len(decisions) and not result.problems
+    assert {e["line_key"]: e["value"] for e in result.entries} == {
+        k: {"認めない disallow": "disallow", "減額": "reduce", "approve": "approve"}[d["decision"]]
+        for k, d in decisions.items()}
+    assert {e["allowed"] for e in result.entries if e["value"] == "reduce"} == {20000}
+    again = import_sheet(ledger, filled, "佐藤")
+    assert again.entries == [] and again.unchanged == len(decisions)
