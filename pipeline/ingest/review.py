@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import io
+import math
 import os
 import re
 import shutil
@@ -25,7 +27,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import xlsxwriter
 
@@ -34,6 +38,7 @@ from pipeline.finance import worklist
 from pipeline.finance.ledger import Application
 from pipeline.finance.lines import cost_findings
 from pipeline.finance.worklist import HEADERS as WORKLIST_HEADERS
+from pipeline.ingest.xlsx_rows import RowWorksheet
 from pipeline.packs import Pack, all_packs, load_pack
 from pipeline.settings import TEMP_PREFIX
 
@@ -304,9 +309,19 @@ def _header(col: str) -> str:
 
 
 def _lines(text: str, width: int) -> int:
-    """About how many lines ``text`` wraps to in a column ``width`` characters wide (CJK counts double)."""
-    units = len(text) + sum(ord(ch) >= 0x1100 for ch in text)
+    """About how many lines ``text`` wraps to in a column ``width`` characters wide (CJK counts double).
+
+    A character of three or four bytes in UTF-8 (kana, kanji, full-width forms) counts about two: the
+    extra bytes, halved, without a Python loop over the characters."""
+    units = len(text) + (len(text.encode("utf-8", "replace")) - len(text)) // 2
     return max(text.count("\n") + 1, -(-units // max(width - 2, 1)))
+
+
+def _cell(value: object) -> object:
+    """A value as review.xlsx holds it: numbers and booleans as they are, anything else as neutralised text."""
+    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return neutralise(str(value))  # a NaN or infinity too: xlsxwriter refuses them as numbers
 
 
 # Counts, flags and codes: the sheets print one page wide, so every wide column shrinks the print.
@@ -332,10 +347,12 @@ class _Sheet:
     def __init__(self, wb: Any, formats: dict[str, Any], name: str, columns: list[str],
                  money: tuple[str, ...] = MONEY, export: str = "", hidden: frozenset[str] = frozenset(),
                  widths: dict[str, int] | None = None) -> None:
-        self.ws, self.columns, self.export, self.title = wb.add_worksheet(name), columns, export, name
+        self.ws = wb.add_worksheet(name, worksheet_class=RowWorksheet)
+        self.columns, self.export, self.title = columns, export, name
         self.n, self.extra, self.pending = 0, 0, None
         self.wraps: list[tuple[int, int]] = []  # (column, width) of the text columns, to size each row
         lines = 1
+        column_formats = []
         for c, col in enumerate(columns):
             is_money = col in money or col.startswith("direct_")
             width = (widths or {}).get(col) or (
@@ -344,9 +361,10 @@ class _Sheet:
             if not is_money and col not in hidden:
                 self.wraps.append((c, width))
             _text(self.ws, 0, c, _header(col), formats["bold"])
-            self.ws.set_column(c, c, width, formats["yen"] if is_money else formats["wrap"],
-                               {"hidden": True} if col in hidden else None)
+            column_formats.append(formats["yen"] if is_money else formats["wrap"])
+            self.ws.set_column(c, c, width, column_formats[-1], {"hidden": True} if col in hidden else None)
             lines = max(lines, _lines(_header(col), width))
+        self.ws.column_formats(column_formats)
         # Excel fits a row to its wrapped text only when the row has no height of its own, LibreOffice not
         # even then: the header (our text) gets the height it needs; data rows are left to the application.
         self.ws.set_row(0, 15 * min(lines, 6))
@@ -360,21 +378,11 @@ class _Sheet:
 
     def _write(self, row: dict[str, Any]) -> None:
         self.n += 1
+        values = [_cell(row.get(col)) for col in self.columns]
         # LibreOffice does not fit a row to wrapped text: give each row the height its longest text needs.
-        tall = max((_lines(str(v), w) for c, w in self.wraps
-                    if isinstance(v := row.get(self.columns[c]), str) and len(v) > w - 2), default=1)
-        if tall > 1:
-            self.ws.set_row(self.n, 15 * min(tall, 12))
-        for c, col in enumerate(self.columns):
-            value = row.get(col)
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                self.ws.write_boolean(self.n, c, value)
-            elif isinstance(value, int | float):
-                self.ws.write_number(self.n, c, value)
-            else:
-                _text(self.ws, self.n, c, value)
+        tall = max((_lines(v, w) for c, w in self.wraps
+                    if isinstance(v := values[c], str) and len(v) > w - 2), default=1)
+        self.ws.write_values(self.n, values, 15 * min(tall, 12) if tall > 1 else None)
 
     def close(self) -> int:
         """Finish the sheet (print setup, filter); returns how many data rows it shows."""
@@ -632,17 +640,27 @@ def _arrow_type(column: str) -> Any:
     return pa.string()
 
 
-def _arrow_column(values: Any, kind: Any) -> Any:
-    """``values`` as an Arrow array of ``kind``; a value that does not fit it is null (the CSV keeps it as typed).
+def _fits(kind: Any) -> Any:
+    """What a column of Arrow type ``kind`` keeps of a value: the value, or None when it does not fit.
 
-    The engine's rows always fit; this keeps one odd row from failing the whole export.
-    """
+    The engine's rows always fit; this keeps one odd value from failing the whole export (the CSV keeps
+    it as typed)."""
+    if pa.types.is_string(kind):
+        return lambda v: v if isinstance(v, str) else None
+    if pa.types.is_boolean(kind):
+        return lambda v: v if isinstance(v, bool) else None
+    if pa.types.is_floating(kind):
+        return lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 2**1023 else None
+    return lambda v: v if isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 else (
+        int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else None)
+
+
+def _json_line(row: dict[str, Any]) -> bytes:
     try:
-        return pa.array(values, type=kind)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        fits = (str,) if pa.types.is_string(kind) else (bool,) if pa.types.is_boolean(kind) else (int, float)
-        return pa.array([v if isinstance(v, fits) and not (isinstance(v, bool) and bool not in fits) else None
-                         for v in values], type=kind)
+        return orjson.dumps(row)
+    except orjson.JSONEncodeError:  # a lone surrogate: replaced, as the database would refuse it anyway
+        return orjson.dumps({k: v.encode("utf-8", "replace").decode() if isinstance(v, str) else v
+                             for k, v in row.items()})
 
 
 class _Export:
@@ -657,6 +675,7 @@ class _Export:
     def __init__(self, folder: Path, name: str, columns: list[str]) -> None:
         self.folder, self.name, self.columns = folder, name, columns
         self.schema = pa.schema([(c, _arrow_type(c)) for c in columns])
+        self.fits = [_fits(field.type) for field in self.schema]
         fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
         self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
         self.csv = csv.writer(self.csv_fh, lineterminator="\n")
@@ -664,21 +683,32 @@ class _Export:
         fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
         os.close(fd)
         self.pq: Any = None
-        self.batch: list[list[Any]] = []
+        self.batch: list[bytes] = []  # rows as JSON lines, for Parquet
 
     def add(self, row: dict[str, Any]) -> None:
         values = [row.get(c) for c in self.columns]
         self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
-        self.batch.append(values)
+        self.batch.append(_json_line({c: fit(v) for c, fit, v in zip(self.columns, self.fits, values, strict=True)
+                                      if v is not None}))
         if len(self.batch) >= self.BATCH:
             self._flush()
 
     def _flush(self) -> None:
+        """The batch as a Parquet row group, parsed by Arrow's JSON reader against the fixed schema.
+
+        Not ``pa.array`` of Python lists: that imports pandas (~0.3 s of every ingest) to ask whether
+        a list is a pandas object."""
         if self.pq is None:
             self.pq = pq.ParquetWriter(self.pq_tmp, self.schema)
-        columns = list(zip(*self.batch, strict=True)) if self.batch else [[] for _ in self.columns]
-        self.pq.write_table(pa.Table.from_arrays([_arrow_column(col, field.type) for col, field
-                                                  in zip(columns, self.schema, strict=True)], schema=self.schema))
+        if not self.batch:
+            self.pq.write_table(pa.Table.from_batches([], schema=self.schema))  # empty_table() imports pandas
+            return
+        data = b"\n".join(self.batch)
+        table = pa_json.read_json(io.BytesIO(data),
+                                  read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                                  parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
+                                                                     unexpected_field_behavior="ignore"))
+        self.pq.write_table(table.select(self.columns).cast(self.schema))
         self.batch = []
 
     def close(self) -> None:
