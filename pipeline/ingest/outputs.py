@@ -8,6 +8,8 @@ once; they get slim documents (no budget lines, no cell map), a small fraction o
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -63,23 +65,64 @@ def applications(store: Store, latest: list[dict[str, Any]]) -> Iterator[Applica
         yield from ledger.applications(keys[start:start + 200])
 
 
-def _review_child(path: Path, url: str, latest: list[dict[str, Any]], cross: list[dict[str, Any]],
+_BATCH = 200  # rows sent to the review.xlsx child per message
+
+
+def _review_child(path: Path, url: str, rows_in: Any, parent_end: Any, cross: list[dict[str, Any]],
                   conc: dict[str, list[dict[str, Any]]], quarantine: list[dict[str, Any]]) -> Path:
-    """review.xlsx, written by a forked child with its own database connection."""
-    store = Store(url)
-    try:
-        with ReviewWriter(path) as writer:
-            for app in applications(store, latest):
-                writer.add_application(app)
-            for doc, report in submissions(store, latest):
-                writer.add_submission(*submission_rows(doc, report))
+    """review.xlsx, written by a forked child from the rows the parent sends (the parent works them out
+    once, for the exports and for this workbook); the Files sheet it reads from the database itself."""
+    parent_end.close()  # the parent's end, copied by fork: while it is open here the end of the rows never comes
+    with ReviewWriter(path) as writer:
+        while True:
+            try:
+                batch = pickle.loads(rows_in.recv_bytes())
+            except EOFError:
+                break
+            for kind, item in batch:
+                if kind == "application":
+                    writer.add_application(item)
+                else:
+                    writer.add_submission(*item)
+        store = Store(url)
+        try:
             return writer.finish(cross, conc, quarantine, store.files_listing())
-    finally:
-        store.close()
+        finally:
+            store.close()
+
+
+class _RowPipe:
+    """The parent's end of the rows sent to the review.xlsx child, in batches of _BATCH.
+
+    A child that died stops the sending (its error is raised by IsolatedCall.result, not here)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.batch, self.broken = conn, [], False
+
+    def send(self, kind: str, item: Any) -> None:
+        self.batch.append((kind, item))
+        if len(self.batch) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch and not self.broken:
+            try:
+                self.conn.send_bytes(pickle.dumps(self.batch, pickle.HIGHEST_PROTOCOL))
+            except OSError:  # BrokenPipeError: the child is gone; result() says why
+                self.broken = True
+        self.batch = []
+
+    def close(self) -> None:
+        self.flush()
+        self.conn.close()
 
 
 def build_outputs(out: Path, store: Store) -> tuple[int, int]:
-    """Cross-check the latest submissions and write every output; returns (submissions, cross findings)."""
+    """Cross-check the latest submissions and write every output; returns (submissions, cross findings).
+
+    Each submission's rows are worked out once, here: written to the exports and sent to a forked child
+    that writes review.xlsx (xlsxwriter, the slowest output) meanwhile, so the two use both cores.
+    """
     latest = store.latest()
     docs = slim_documents(store, latest)
     store.name_submissions(docs)
@@ -90,15 +133,23 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
     quarantine = store.quarantined()
     write_json(out / "quarantine.json", quarantine)
     write_json(out / "crosscheck.json", cross)
-    # review.xlsx (xlsxwriter, the slowest output) is written by a forked child while this process writes
-    # the exports: the workers are done, so the two use both cores.
-    args = (out / "review.xlsx", store.url, latest, cross, conc, quarantine)
+    rows_in, rows_out = multiprocessing.Pipe(duplex=False)
+    args = (out / "review.xlsx", store.url, rows_in, rows_out, cross, conc, quarantine)
     with IsolatedCall(_review_child, args, timeout=None, memory_bytes=None) as review:
-        with ExportWriter(out / "exports") as exports:
-            for app in applications(store, latest):
-                exports.add_application(app)
-            for doc, report in submissions(store, latest):
-                exports.add_submission(*submission_rows(doc, report))
-            exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
+        rows_in.close()
+        pipe = _RowPipe(rows_out)
+        try:
+            with ExportWriter(out / "exports") as exports:
+                for app in applications(store, latest):
+                    exports.add_application(app)
+                    pipe.send("application", app)
+                for doc, report in submissions(store, latest):
+                    rows = submission_rows(doc, report)
+                    exports.add_submission(*rows)
+                    pipe.send("submission", rows)
+                pipe.close()
+                exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
+        finally:
+            pipe.close()
         review.result()
     return len(latest), len(cross)
