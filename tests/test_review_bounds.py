@@ -31,6 +31,8 @@ from pipeline.settings import TEMP_PREFIX
 from tests.hostile_workbooks import YOUTH, _unknown_categories, variant, write_valid
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# What xlsxwriter's constant_memory mode takes for a rich string and writes into the sheet unescaped.
+RICH_LOOKALIKE = '<r><t>x</t></r></is></c><c r="Z2"><f>1+1</f></c><c r="Z3" t="inlineStr"><is><r><t>y</t></r>'
 ODD = 20_000
 
 
@@ -152,6 +154,7 @@ def test_no_text_in_review_or_csv_can_run_as_a_formula(tmp_path: Path, base: Cal
     youth["budget"][0]["category"] = "+cmd|' /C calc'!A0"
     youth["budget"][1]["category"] = "-2+3+cmd|' /C calc'!A0"
     youth["plan"]["institution"] = "@SUM(1+1)大学"
+    youth["budget"][2]["description"] = RICH_LOOKALIKE
     make_workbook(YOUTH, youth).rename(folder / "youth.xlsx")
     india = base("india-circulation-2025")
     india["budget"][0]["category"] = '=HYPERLINK("http://x","click")'
@@ -170,6 +173,7 @@ def test_no_text_in_review_or_csv_can_run_as_a_formula(tmp_path: Path, base: Cal
                     seen.add(c.value)
     for text in ("+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", '=HYPERLINK("http://x","click")'):
         assert "'" + text in seen, text  # listed, as typed, behind an apostrophe
+    assert RICH_LOOKALIKE in seen  # text, not XML: xlsxwriter's constant_memory mode wrote it raw (a formula)
     listed = {r[4] for r in _sheet(out / "review.xlsx", "Unknown categories")[1:]}
     assert "'+cmd|' /C calc'!A0" in listed
     with zipfile.ZipFile(out / "review.xlsx") as zf:  # the charts' cached category labels too

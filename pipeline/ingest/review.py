@@ -683,14 +683,17 @@ class _Export:
         fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
         os.close(fd)
         self.pq: Any = None
-        self.batch: list[bytes] = []  # rows as JSON lines, for Parquet
+        self.batch, self.rows = bytearray(), 0  # rows as JSON lines, for Parquet
 
     def add(self, row: dict[str, Any]) -> None:
         values = [row.get(c) for c in self.columns]
         self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
-        self.batch.append(_json_line({c: fit(v) for c, fit, v in zip(self.columns, self.fits, values, strict=True)
-                                      if v is not None}))
-        if len(self.batch) >= self.BATCH:
+        # Into one buffer: orjson's bytes keep their ~8 KB of spare capacity, which a list of them would hold.
+        self.batch += _json_line({c: fit(v) for c, fit, v in zip(self.columns, self.fits, values, strict=True)
+                                  if v is not None})
+        self.batch += b"\n"
+        self.rows += 1
+        if self.rows >= self.BATCH:
             self._flush()
 
     def _flush(self) -> None:
@@ -700,19 +703,19 @@ class _Export:
         a list is a pandas object."""
         if self.pq is None:
             self.pq = pq.ParquetWriter(self.pq_tmp, self.schema)
-        if not self.batch:
+        if not self.rows:
             self.pq.write_table(pa.Table.from_batches([], schema=self.schema))  # empty_table() imports pandas
             return
-        data = b"\n".join(self.batch)
+        data = bytes(self.batch)
         table = pa_json.read_json(io.BytesIO(data),
                                   read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
                                   parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
                                                                      unexpected_field_behavior="ignore"))
         self.pq.write_table(table.select(self.columns).cast(self.schema))
-        self.batch = []
+        self.batch, self.rows = bytearray(), 0
 
     def close(self) -> None:
-        if self.batch or self.pq is None:
+        if self.rows or self.pq is None:
             self._flush()
         self.pq.close()
         self.csv_fh.close()
