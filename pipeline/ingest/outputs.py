@@ -68,27 +68,32 @@ def applications(store: Store, latest: list[dict[str, Any]]) -> Iterator[Applica
 _BATCH = 200  # rows sent to the review.xlsx child per message
 
 
-def _review_child(path: Path, url: str, rows_in: Any, parent_end: Any, cross: list[dict[str, Any]],
-                  conc: dict[str, list[dict[str, Any]]], quarantine: list[dict[str, Any]]) -> Path:
-    """review.xlsx, written by a forked child from the rows the parent sends (the parent works them out
-    once, for the exports and for this workbook); the Files sheet it reads from the database itself."""
+def _review_child(path: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
+    """review.xlsx, written by a forked child from what the parent sends: each submission's rows (worked
+    out once, for the exports and for this workbook), then the cross-checks and the quarantine. The
+    Files sheet it reads from the database itself.
+
+    Forked before the parent reads the cross-checks' documents, so it does not carry (and the process
+    tree does not count twice) the memory they took."""
     parent_end.close()  # the parent's end, copied by fork: while it is open here the end of the rows never comes
     with ReviewWriter(path) as writer:
         while True:
             try:
                 batch = pickle.loads(rows_in.recv_bytes())
             except EOFError:
-                break
+                raise RuntimeError("the rows of review.xlsx ended before the cross-checks came") from None
             for kind, item in batch:
                 if kind == "application":
                     writer.add_application(item)
-                else:
+                elif kind == "submission":
                     writer.add_submission(*item)
-        store = Store(url)
-        try:
-            return writer.finish(cross, conc, quarantine, store.files_listing())
-        finally:
-            store.close()
+                else:
+                    cross, conc, quarantine = item
+                    store = Store(url)
+                    try:
+                        return writer.finish(cross, conc, quarantine, store.files_listing())
+                    finally:
+                        store.close()
 
 
 class _RowPipe:
@@ -123,22 +128,22 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
     Each submission's rows are worked out once, here: written to the exports and sent to a forked child
     that writes review.xlsx (xlsxwriter, the slowest output) meanwhile, so the two use both cores.
     """
-    latest = store.latest()
-    docs = slim_documents(store, latest)
-    store.name_submissions(docs)
-    cross = run_cross_checks(docs)
-    store.replace_cross_findings(cross)
-    conc = concentration(docs)
-    del docs
-    quarantine = store.quarantined()
-    write_json(out / "quarantine.json", quarantine)
-    write_json(out / "crosscheck.json", cross)
     rows_in, rows_out = multiprocessing.Pipe(duplex=False)
-    args = (out / "review.xlsx", store.url, rows_in, rows_out, cross, conc, quarantine)
-    with IsolatedCall(_review_child, args, timeout=None, memory_bytes=None) as review:
+    with IsolatedCall(_review_child, (out / "review.xlsx", store.url, rows_in, rows_out), timeout=None,
+                      memory_bytes=None) as review:
         rows_in.close()
         pipe = _RowPipe(rows_out)
         try:
+            latest = store.latest()
+            docs = slim_documents(store, latest)
+            store.name_submissions(docs)
+            cross = run_cross_checks(docs)
+            store.replace_cross_findings(cross)
+            conc = concentration(docs)
+            del docs
+            quarantine = store.quarantined()
+            write_json(out / "quarantine.json", quarantine)
+            write_json(out / "crosscheck.json", cross)
             with ExportWriter(out / "exports") as exports:
                 for app in applications(store, latest):
                     exports.add_application(app)
@@ -147,6 +152,7 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
                     rows = submission_rows(doc, report)
                     exports.add_submission(*rows)
                     pipe.send("submission", rows)
+                pipe.send("finish", (cross, conc, quarantine))
                 pipe.close()
                 exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
         finally:
