@@ -89,7 +89,7 @@ def test_values_read_back(tmp_path: Path) -> None:
             expected = text.encode("utf-16-le")[:2 * 32_767].decode("utf-16-le", "ignore")
         assert grid[r][0] == expected, r
         number = values[1]
-        assert grid[r][1] == (number if not isinstance(number, bool) else number), r
+        assert grid[r][1] == number and isinstance(grid[r][1], bool) == isinstance(number, bool), r
 
 
 def test_rich_string_lookalike_is_text(tmp_path: Path) -> None:
