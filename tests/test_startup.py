@@ -60,3 +60,21 @@ def test_validate_imports_no_heavy_library(tmp_path: Path) -> None:
         assert "pipeline.workbook" in modules and "pipeline.eligibility.classifier" in modules  # the child's too
         assert not roots(modules) & set(HEAVY), (run, sorted(roots(modules) & set(HEAVY)))
     assert "yaml" not in roots(modules), "a validate served from the data cache parsed YAML"
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="the bundled samples are not built")
+def test_ingest_writes_parquet_without_importing_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas (~0.3 s) for ``pa.array`` of a list or ``Schema.empty_table()``; the exports
+    go through Arrow's JSON reader instead. pandas stays installed: it is what users read them with."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("nexus-ytec-youth-2025__clean.xlsx", "india-circulation-2025__clean.xlsx"):
+        (src / name).write_bytes((ROOT / "samples" / name).read_bytes())
+    res, modules = imported("ingest", src, "--out", tmp_path / "out", "--quiet", cache=tmp_path / "cache")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "pyarrow.parquet" in modules and "xlsxwriter" in modules   # the outputs were built here
+    assert "pandas" not in roots(modules)
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "out" / "exports" / "summary.parquet").num_rows == 2
+    assert pq.read_table(tmp_path / "out" / "exports" / "quarantine.parquet").num_rows == 0  # an empty table too
