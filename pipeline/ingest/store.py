@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, Text, bindparam, cast, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from pipeline import __version__
 from pipeline.finance.lines import cost_findings, line_rows
@@ -266,18 +267,38 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def documents(self, shas: list[str], *, reports: bool = True) -> Iterator[tuple[str, Any, Any]]:
-        """(hash, submission, report) of the given files, in the order given, a few hundred at a time.
+        """(hash, submission, report) of the given files, in the order given, a hundred at a time.
 
         ``reports=False`` leaves the findings reports unread (None): what the cross-checks need is less.
         """
         columns = [t.documents.c.sha256, t.documents.c.submission] + ([t.documents.c.report] if reports else [])
         with self.reader.connect() as conn:
-            for start in range(0, len(shas), 500):
-                chunk = shas[start:start + 500]
+            for start in range(0, len(shas), 100):  # ~100 KB of Python objects a document: 100 at a time
+                chunk = shas[start:start + 100]
                 got = {r[0]: r[1:] for r in conn.execute(select(*columns).where(t.documents.c.sha256.in_(chunk)))}
                 for sha in chunk:
                     row = got[sha]
                     yield sha, row[0], row[1] if reports else None
+
+    def submission_texts(self, shas: list[str], drop: frozenset[str]) -> Iterator[tuple[str, str]]:
+        """(hash, submission as JSON text without its top-level keys ``drop``), in the order given.
+
+        The database removes the keys (SQLite's json_remove, PostgreSQL's jsonb minus), so a document's
+        bulk (its cell map, its budget lines) is never parsed here: the cross-checks read the rest."""
+        doc = t.documents.c.submission
+        if self.engine.dialect.name == "postgresql":
+            slim: Any = doc.op("-")(cast(sorted(drop), ARRAY(Text))) if drop else doc
+            text_of = cast(slim, Text)
+        else:
+            paths = ['$."' + key.replace('"', '""') + '"' for key in sorted(drop)]  # quoted: any key
+            text_of = func.json_remove(doc, *paths) if paths else func.json(doc)
+        with self.reader.connect() as conn:
+            for start in range(0, len(shas), 500):
+                chunk = shas[start:start + 500]
+                got = {sha: text for sha, text in conn.execute(select(t.documents.c.sha256, text_of.label("doc"))
+                                                               .where(t.documents.c.sha256.in_(chunk)))}
+                for sha in chunk:
+                    yield sha, got[sha]
 
     def output_state(self) -> str:
         """A fingerprint of everything the outputs are built from: the latest version of each submission,
