@@ -343,3 +343,40 @@ def test_migrate_head_constant_is_alembics_head() -> None:
     from pipeline.ingest.migrate import HEAD, alembic_config
 
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+
+
+@pytest.mark.parametrize("fails", ["review child", "parent"])
+def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path: Path, fails: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """review.xlsx is written by a forked child from rows the parent pipes to it (pipeline.ingest.outputs).
+
+    Either side failing midway fails the run with that side's error, leaves no temporary file and no
+    marker saying the outputs are current; the next run builds the same outputs as a run that never failed.
+    """
+    from pipeline.ingest import review as review_module
+    from pipeline.settings import TEMP_PREFIX
+
+    reference = tmp_path / "reference"
+    ingest([batch], reference, workers=1, progress=False)
+
+    out = tmp_path / "out"
+    calls = {"n": 0}
+
+    def broken(self: Any, *args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:  # midway: some rows were sent, written and piped before it
+            raise RuntimeError(f"{fails} failed on purpose")
+        return real(self, *args)
+
+    cls = review_module.ReviewWriter if fails == "review child" else review_module.ExportWriter
+    real = cls.add_submission
+    monkeypatch.setattr(cls, "add_submission", broken)  # the child is forked: it has the patch too
+    with pytest.raises(Exception, match=f"{fails} failed on purpose"):
+        ingest([batch], out, workers=1, progress=False)
+    assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)], "no temporary file left"
+    assert not (out / ".shinsei-outputs").exists()
+
+    monkeypatch.setattr(cls, "add_submission", real)
+    again = ingest([batch], out, workers=1, progress=False)
+    assert again.outputs_rebuilt and again.processed == 0  # the files were stored; only the outputs remained
+    assert outputs(out) == outputs(reference)
