@@ -132,7 +132,7 @@ def verified_members(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_L
 
 def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> dict[str, bytes]:
     with open(path, "rb") as fh:
-        data = fh.read(limits.max_file_bytes + 1)
+        data = _read_at_most(fh, limits.max_file_bytes + 1)
     if len(data) > limits.max_file_bytes:
         raise _file_too_large(os.path.getsize(path), limits)
     _check_magic(data)
@@ -155,6 +155,18 @@ def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> dict
         if pieces is not None:
             kept[info.filename] = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     return kept
+
+
+def _read_at_most(fh: io.BufferedReader, limit: int) -> bytes:
+    """The file's bytes, at most ``limit`` of them.
+
+    ``read(limit)`` allocates ``limit`` bytes before it reads: 20 MB for every 30 KB workbook, ~0.1 ms
+    each. The size the file has now is read instead, and anything it grew by meanwhile after it."""
+    size = os.fstat(fh.fileno()).st_size
+    data = fh.read(min(size, limit - 1) + 1)
+    if len(data) > size and len(data) < limit:  # it grew while being read: the rest, up to the limit
+        data += fh.read(limit - len(data))
+    return data
 
 
 # ---- the zip as a whole -----------------------------------------------------------------------
