@@ -8,7 +8,7 @@ messages. Messages are always rendered from the rule's own values, never written
 from __future__ import annotations
 
 import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from functools import cache
 from typing import Any
 
@@ -68,9 +68,29 @@ class Finding:
     actual: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["location"] = {k: v for k, v in d["location"].items() if v is not None}
-        return d
+        """As ``dataclasses.asdict`` gives it (fields in order, values copied), the location's empty parts left
+        out; built directly, at a third of asdict's cost (every finding of every file of a batch)."""
+        loc = self.location
+        return {"code": self.code, "severity": self.severity, "clause": _copied(self.clause),
+                "message_ja": self.message_ja, "message_en": self.message_en,
+                "location": {k: v for k, v in (("sheet", loc.sheet), ("cell", loc.cell), ("range", loc.range),
+                                               ("row", loc.row), ("path", loc.path)) if v is not None},
+                "expected": _copied(self.expected), "actual": _copied(self.actual)}
+
+
+def _copied(value: Any) -> Any:
+    """``value`` copied as ``asdict`` copies a field: containers anew, all the way down."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) and not hasattr(value, "_fields"):
+        return type(value)(_copied(v) for v in value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    import copy  # anything else (a date, a set): as asdict copies it
+
+    return copy.deepcopy(value)
 
 
 @cache

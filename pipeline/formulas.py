@@ -28,6 +28,8 @@ def amount(unit_price: int | None, quantity: float | None) -> int | None:
     """Line amount: unit price x quantity, rounded down to whole yen (ROUNDDOWN in the sheet)."""
     if unit_price is None or quantity is None:
         return None
+    if type(unit_price) is int and type(quantity) is int:  # the usual line: exact without Fractions
+        return unit_price * quantity
     return math.floor(_to_fraction(unit_price) * _to_fraction(quantity))
 
 
