@@ -18,10 +18,18 @@ class Executor(Protocol):
 
 
 class LocalProcessExecutor:
-    """Isolated worker processes on this machine (memory and time limits per file)."""
+    """Isolated worker processes on this machine (memory and time limits per file).
 
-    def __init__(self, workers: int, *, timeout: float = 60.0, memory_bytes: int = 2 * 1024**3) -> None:
-        self.pool = IsolatedPool(workers=workers, timeout=timeout, memory_bytes=memory_bytes)
+    A worker is replaced after ``max_tasks_per_worker`` files, not the pool's default 100: each fork of
+    the parent (by then a hundred MB) costs the new worker and the parent a storm of copy-on-write
+    page faults. Measured over 1,000 files: 46,000 -> 13,000 page faults in the workers, 73,000 ->
+    49,000 in the parent, ~5% of the ingest's CPU; a worker's memory stays flat over 1,000 files.
+    """
+
+    def __init__(self, workers: int, *, timeout: float = 60.0, memory_bytes: int = 2 * 1024**3,
+                 max_tasks_per_worker: int = 1000) -> None:
+        self.pool = IsolatedPool(workers=workers, timeout=timeout, memory_bytes=memory_bytes,
+                                 max_tasks_per_worker=max_tasks_per_worker)
 
     def map_unordered(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
         yield from self.pool.imap_unordered(fn, tasks)

