@@ -1,7 +1,7 @@
 """The ingest's outputs (review.xlsx, exports/, quarantine.json, crosscheck.json), built from the database.
 
 The database is the store of record: the parent reads the latest version of every submission from
-it one at a time (a few hundred documents per query), works out its rows once, writes them to the
+it one at a time (a hundred documents per query), works out its rows once, writes them to the
 exports and pipes them to the child writing review.xlsx, so neither holds the batch in memory.
 Cross-checks need every submission's people and stays at once; they get slim documents (no budget
 lines, no cell map), a small fraction of the whole, read after the child is forked.

@@ -104,11 +104,13 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
     with ingest_lock(out, url, LOCK_WAIT_SECONDS if wait is None else wait):
         clean_temp(out)
         store = Store(url)
+        host_froze = gc.get_freeze_count()  # a host that froze its own heap (the add-in's server) keeps it so
         try:
             return _ingest(store, sources, out, workers=workers, executor=executor, progress=progress,
                            json_dir=None if json_dir is None else Path(json_dir))
         finally:
-            gc.unfreeze()  # what _ingest froze goes back to the collector
+            if not host_froze:
+                gc.unfreeze()  # what _ingest froze goes back to the collector
             store.close()
 
 

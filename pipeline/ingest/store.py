@@ -290,7 +290,7 @@ class Store:
             slim: Any = doc.op("-")(cast(sorted(drop), ARRAY(Text))) if drop else doc
             text_of = cast(slim, Text)
         else:
-            paths = ['$."' + key.replace('"', '""') + '"' for key in sorted(drop)]  # quoted: any key
+            paths = [f"$.{key}" for key in sorted(drop)]  # the form's keys are [a-z_]+ (schemas/form.schema.json)
             text_of = func.json_remove(doc, *paths) if paths else func.json(doc)
         with self.reader.connect() as conn:
             for start in range(0, len(shas), 500):
