@@ -1,6 +1,6 @@
 """Benchmark the bulk ingest end to end against a plain python-calamine read of the same files.
 
-    python benchmarks/ingest.py --n 1000 [--mem-n 5000] [--workers N] [--libreoffice 50] [--keep DIR]
+    python benchmarks/ingest.py --n 1000 [--mem-n 5000] [--workers N] [--libreoffice 50] [--keep DIR] [--repeat R]
 
 Generates N varied filled workbooks from the sample scenarios (a share of them re-saved by
 LibreOffice when it is installed), then measures in the same run:
@@ -17,6 +17,7 @@ How cores are counted: the ingest runs a parent plus ``--workers`` worker proces
 min(workers + 1, CPUs of the machine) cores busy; "per core" divides by that many cores times the wall
 time. The last line reads
   ingest n=N cpu_ratio=X per_core_ratio=Y noop_ratio=Z mem_5000_over_1000=W
+(with --repeat R, X and Y are the medians of R fresh ingests, each against the reads around it)
 cpu_ratio: the ingest's CPU over the baseline read's CPU; per_core_ratio: wall x cores / baseline wall;
 noop_ratio: the no-op's wall time over the first run's; mem: peak RSS at --mem-n over that at --n.
 Then, to show where the time goes, the per-file steps are timed again on one core over the same files.
@@ -183,6 +184,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--libreoffice", type=int, default=50, help="how many files to re-save with LibreOffice")
     ap.add_argument("--keep", help="keep generated files here (re-used on the next run)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="fresh ingests to run, each between two baseline reads; the last line then gives the "
+                         "medians of their ratios (this machine's speed drifts by a quarter within minutes)")
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="shinsei-bench-"))
     t = time.perf_counter()
@@ -191,16 +195,31 @@ def main() -> None:
     calamine_read(paths[:20])  # warm the page cache and imports
     bases = [calamine_read(paths)]
     out = work / "out"
-    _fresh(out)
-    took, cpu, peak, summary = run_ingest(work / "in", out, args.workers)
+    runs = []
+    for _ in range(max(1, args.repeat)):
+        _fresh(out)
+        runs.append(run_ingest(work / "in", out, args.workers))
+        bases.append(calamine_read(paths))
+    took, cpu, peak, summary = runs[-1]
     noop_took, _, _, noop = run_ingest(work / "in", out, args.workers)
-    bases += [calamine_read(paths), calamine_read(paths)]  # this machine's speed drifts: the median of 3
+    if len(runs) == 1:
+        bases.append(calamine_read(paths))  # this machine's speed drifts: the median of 3
     base = statistics.median(b[0] for b in bases)
     base_cpu = statistics.median(b[1] for b in bases)
     cores = min(args.workers + 1, os.cpu_count() or 1)
+    # Each run against the reads just before and after it; one run against the median of three reads.
+    around = [((bases[i][0] + bases[i + 1][0]) / 2, (bases[i][1] + bases[i + 1][1]) / 2) for i in range(len(runs))]
+    if len(runs) == 1:
+        around = [(base, base_cpu)]
+    cpu_ratios = [r[1] / b[1] for r, b in zip(runs, around, strict=True)]
+    core_ratios = [r[0] * cores / b[0] for r, b in zip(runs, around, strict=True)]
+    if len(runs) > 1:
+        print("runs (cpu_ratio, per_core_ratio): " + ", ".join(f"{c:.2f}/{w:.2f}" for c, w in
+                                                                zip(cpu_ratios, core_ratios, strict=True)))
     per_core = len(paths) / took / cores
     print(f"baseline python-calamine read: {base:.2f} s wall, {base_cpu:.2f} s CPU, {len(paths) / base:,.0f} files/s "
-          f"on one core (median of {', '.join(f'{b[0]:.2f}' for b in bases)} s: before the ingest and twice after)")
+          f"on one core (median of {', '.join(f'{b[0]:.2f}' for b in bases)} s: "
+          f"{'before the ingest and twice after' if len(runs) == 1 else 'before and after each ingest'})")
     print(f"shinsei ingest ({args.workers} workers + parent, counted as {cores} cores of {os.cpu_count()}): "
           f"{took:.2f} s wall, {len(paths) / took:,.0f} files/s, {per_core:,.0f} files/s per core; "
           f"quarantined {summary['quarantined']}, submissions {summary['submissions']}")
@@ -228,7 +247,8 @@ def main() -> None:
     print(f"  {'sum':32s} {worker / n * 1e3:6.2f}  = {worker / base:.2f} x the baseline")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"ingest n={n} cpu_ratio={cpu / base_cpu:.2f} per_core_ratio={took * cores / base:.2f} "
+    print(f"ingest n={n} cpu_ratio={statistics.median(cpu_ratios):.2f} "
+          f"per_core_ratio={statistics.median(core_ratios):.2f} "
           f"noop_ratio={noop_took / took:.3f} mem_{args.mem_n}_over_{n}={mem_ratio:.2f}")
 
 
