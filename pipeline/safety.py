@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "WorkbookRejected", "precheck", "verified_members"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "VerifiedMembers", "WorkbookRejected", "precheck",
+           "verified_members"]
 
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _IN_STEP = 1 << 18   # compressed bytes handed to zlib at a time (unconsumed_tail copies stay small)
@@ -121,16 +122,23 @@ def precheck(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -
     _verify(path, limits, keep=False)
 
 
-def verified_members(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
+class VerifiedMembers(dict[str, bytes]):
+    """Every member's decompressed bytes, in the zip's order, and (``crcs``) their CRC-32s, verified."""
+
+    crcs: dict[str, int]
+
+
+def verified_members(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> VerifiedMembers:
     """``precheck``, returning every member's decompressed bytes (size and CRC verified), in the zip's order.
 
     A reader given these bytes parses exactly what was checked (the file may change on disk
-    meanwhile) and needs neither to open the file nor to inflate it again.
+    meanwhile) and needs neither to open the file nor to inflate it again (nor to sum it: the CRCs come
+    along).
     """
     return _verify(path, limits, keep=True)
 
 
-def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> dict[str, bytes]:
+def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> VerifiedMembers:
     with open(path, "rb") as fh:
         data = _read_at_most(fh, limits.max_file_bytes + 1)
     if len(data) > limits.max_file_bytes:
@@ -146,7 +154,8 @@ def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> dict
     spans = _check_directory(data, infos, start_dir, limits)
     view = memoryview(data)
     total = 0
-    kept: dict[str, bytes] = {}
+    kept = VerifiedMembers()
+    kept.crcs = {}
     for info, (_, start, end) in zip(infos, spans, strict=True):
         pieces: list[bytes] | None = [] if keep else None
         total += _check_member(info, view[start:end], limits, pieces)
@@ -154,6 +163,7 @@ def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> dict
             raise _bomb(f"total expands past {limits.max_total_uncompressed:,} bytes")
         if pieces is not None:
             kept[info.filename] = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            kept.crcs[info.filename] = info.CRC  # the data's own CRC: _check_member compared them
     return kept
 
 

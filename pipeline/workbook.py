@@ -266,9 +266,12 @@ def stored_zip(members: Mapping[str, bytes]) -> bytes:
     local: list[bytes] = []
     central: list[bytes] = []
     offset = 0
+    crcs: dict[str, int] = getattr(members, "crcs", {})  # the pre-check's, verified: not summed again
     for name, data in members.items():
         raw_name = name.encode("utf-8")
-        crc, size = zlib.crc32(data), len(data)
+        crc, size = crcs.get(name), len(data)
+        if crc is None:
+            crc = zlib.crc32(data)
         if size >= 0xFFFFFFFF or offset >= 0xFFFFFFFF:
             raise _refuse("corrupt-workbook", "a member or offset needs ZIP64 (the workbook is too large)")
         header = _LOCAL.pack(b"PK\x03\x04", 20, _UTF8, 0, 0, 0, crc, size, size, len(raw_name), 0)
@@ -278,7 +281,7 @@ def stored_zip(members: Mapping[str, bytes]) -> bytes:
         offset += len(header) + len(raw_name) + size
     directory = b"".join(central)
     end = _END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, 0)
-    return b"".join(local) + directory + end
+    return b"".join([*local, directory, end])  # one copy of the data, not three
 
 
 _LOCAL = struct.Struct("<4s5H3L2H")      # local file header (APPNOTE 4.3.7), before the name
