@@ -148,6 +148,7 @@ def run_ingest(src: Path, out: Path, workers: int) -> tuple[float, float, int, d
     """`shinsei ingest SRC --out OUT` as a process: wall seconds, CPU seconds, peak tree RSS, its summary."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached, as installed
     cpu_before = _children_cpu()
+    faults_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", str(src), "--out", str(out), "--json",
                              "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -168,7 +169,11 @@ def run_ingest(src: Path, out: Path, workers: int) -> tuple[float, float, int, d
     sampler.join()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"ingest failed ({proc.returncode}): {stderr.decode()[-2000:]}")
-    return took, _children_cpu() - cpu_before, peak, json.loads(stdout)
+    summary = json.loads(stdout)
+    # Page faults of every process of the run: counted, not timed, so the same whatever the machine does
+    # (each fork of the parent costs both sides copy-on-write faults).
+    summary["page_faults"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - faults_before
+    return took, _children_cpu() - cpu_before, peak, summary
 
 
 def _fresh(out: Path) -> None:
@@ -224,7 +229,8 @@ def main() -> None:
           f"{took:.2f} s wall, {len(paths) / took:,.0f} files/s, {per_core:,.0f} files/s per core; "
           f"quarantined {summary['quarantined']}, submissions {summary['submissions']}")
     print(f"CPU used (parent + workers + children, user + system, start-up included): {cpu:.2f} s, "
-          f"{len(paths) / cpu:,.0f} files per CPU-second")
+          f"{len(paths) / cpu:,.0f} files per CPU-second; page faults (minor, every process): "
+          f"{summary['page_faults']:,}")
     print("ingest phases (wall): " + ", ".join(f"{k} {v:.2f} s" for k, v in summary["phases"].items()))
     print(f"no-op re-ingest: {noop_took:.2f} s wall (outputs rebuilt: {noop['outputs_rebuilt']})")
     print(f"peak RSS of the process tree at {len(paths)} files: {peak / 2**20:,.0f} MB")
