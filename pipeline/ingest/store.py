@@ -266,19 +266,18 @@ class Store:
         with self.reader.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def documents(self, shas: list[str], *, reports: bool = True) -> Iterator[tuple[str, Any, Any]]:
+    def documents(self, shas: list[str]) -> Iterator[tuple[str, Any, Any]]:
         """(hash, submission, report) of the given files, in the order given, a hundred at a time.
 
-        ``reports=False`` leaves the findings reports unread (None): what the cross-checks need is less.
-        """
-        columns = [t.documents.c.sha256, t.documents.c.submission] + ([t.documents.c.report] if reports else [])
+        The cross-checks read less: ``submission_texts``."""
+        columns = [t.documents.c.sha256, t.documents.c.submission, t.documents.c.report]
         with self.reader.connect() as conn:
             for start in range(0, len(shas), 100):  # ~100 KB of Python objects a document: 100 at a time
                 chunk = shas[start:start + 100]
                 got = {r[0]: r[1:] for r in conn.execute(select(*columns).where(t.documents.c.sha256.in_(chunk)))}
                 for sha in chunk:
-                    row = got[sha]
-                    yield sha, row[0], row[1] if reports else None
+                    submission, report = got[sha]
+                    yield sha, submission, report
 
     def submission_texts(self, shas: list[str], drop: frozenset[str]) -> Iterator[tuple[str, str]]:
         """(hash, submission as JSON text without its top-level keys ``drop``), in the order given.
