@@ -213,9 +213,8 @@ def main() -> None:
     base_cpu = statistics.median(b[1] for b in bases)
     cores = min(args.workers + 1, os.cpu_count() or 1)
     # Each run against the reads just before and after it; one run against the median of three reads.
-    around = [((bases[i][0] + bases[i + 1][0]) / 2, (bases[i][1] + bases[i + 1][1]) / 2) for i in range(len(runs))]
-    if len(runs) == 1:
-        around = [(base, base_cpu)]
+    around = [(base, base_cpu)] if len(runs) == 1 else [
+        ((bases[i][0] + bases[i + 1][0]) / 2, (bases[i][1] + bases[i + 1][1]) / 2) for i in range(len(runs))]
     cpu_ratios = [r[1] / b[1] for r, b in zip(runs, around, strict=True)]
     core_ratios = [r[0] * cores / b[0] for r, b in zip(runs, around, strict=True)]
     if len(runs) > 1:
