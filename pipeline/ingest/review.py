@@ -711,7 +711,9 @@ class _Export:
                                   read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
                                   parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
                                                                      unexpected_field_behavior="ignore"))
-        self.pq.write_table(table.select(self.columns).cast(self.schema))
+        if not table.schema.equals(self.schema):  # as it always is; cast() would import pyarrow.compute (~30 ms)
+            table = table.select(self.columns).cast(self.schema)
+        self.pq.write_table(table)
         self.batch, self.rows = bytearray(), 0
 
     def close(self) -> None:
