@@ -345,6 +345,53 @@ def test_migrate_head_constant_is_alembics_head() -> None:
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
 
 
+def test_the_replayed_sqlite_schema_is_what_alembic_builds() -> None:
+    """migrations/sqlite_head.sql, which a new SQLite database replays, is generated from the migrations:
+    a migration added or changed without regenerating it fails here."""
+    from pipeline.ingest.migrate import SQLITE_HEAD, sqlite_schema_by_alembic
+
+    assert SQLITE_HEAD.read_text(encoding="utf-8") == sqlite_schema_by_alembic(), \
+        "regenerate it: python -m pipeline.ingest.migrate"
+
+
+def test_a_new_sqlite_database_gets_alembics_schema_without_loading_alembic(tmp_path: Path) -> None:
+    """The same tables, indexes, triggers and revision as Alembic's migrations give, Alembic never imported;
+    the append-only trigger works; a database Alembic built and the replayed one then upgrade alike."""
+    code = ("import sys; from pipeline.ingest.store import Store; Store(sys.argv[1]).close(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    replayed = f"sqlite:///{tmp_path / 'replayed.db'}"
+    res = subprocess.run([sys.executable, "-c", code, replayed], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]"
+
+    from alembic import command
+
+    from pipeline.ingest.migrate import alembic_config
+
+    by_alembic = create_engine(f"sqlite:///{tmp_path / 'alembic.db'}")
+    cfg = alembic_config()
+    with by_alembic.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    def schema(engine: Any) -> list[tuple[str, ...]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"))
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+            return [(kind, name, table, " ".join((sql or "").split())) for kind, name, table, sql in rows] + version
+
+    new = create_engine(replayed)
+    assert schema(new) == schema(by_alembic)
+    assert {row[0] for row in schema(new)} >= {"table", "index", "trigger"}
+    with new.begin() as conn:
+        conn.execute(text("INSERT INTO review_log (at, reviewer, kind, subject, seq, submission_key, value, source) "
+                          "VALUES ('t', 'r', 'line', 's', 1, 'k', 'approve', 'web')"))
+    with pytest.raises(Exception, match="append-only"), new.begin() as conn:
+        conn.execute(text("DELETE FROM review_log"))
+    new.dispose()
+    by_alembic.dispose()
+
+
 @pytest.mark.parametrize("fails", ["review child", "parent"])
 def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path: Path, fails: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
