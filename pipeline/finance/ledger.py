@@ -17,11 +17,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy import Engine, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.finance.decisions import DecisionError, settle, statuses
-from pipeline.finance.lines import flagged
+from pipeline.finance.lines import FLAGGED, flagged
 from pipeline.finance.totals import application_totals
 from pipeline.ingest import tables as t
 from pipeline.packs import load_pack
@@ -126,8 +126,12 @@ class Ledger:
     def _fill(self, conn: Any, apps: list[Application], current: dict[tuple[str, str], dict[str, Any]]) -> None:
         shas = [a.sha256 for a in apps]
         rows: dict[str, list[dict[str, Any]]] = {s: [] for s in shas}
-        for r in conn.execute(select(t.review_lines).where(t.review_lines.c.sha256.in_(shas))
-                              .order_by(t.review_lines.c.sha256, t.review_lines.c.kind, t.review_lines.c.idx)):
+        col = t.review_lines.c
+        sampled = select(t.review_log.c.subject).where(t.review_log.c.kind == "sample")
+        # Only the lines that can be on the worklist (``flagged`` or sampled): most lines are neither.
+        for r in conn.execute(select(t.review_lines)
+                              .where(col.sha256.in_(shas), or_(col.verdict.in_(FLAGGED), col.line_key.in_(sampled)))
+                              .order_by(col.sha256, col.kind, col.idx)):
             rows[r.sha256].append(dict(r._mapping))
         earlier = self._earlier_lines(conn, [a for a in apps if a.versions > 1])
         docs = {r.sha256: r.totals for r in conn.execute(

@@ -143,9 +143,12 @@ def file_lines(program: str, submission_key: str, submission: dict[str, Any],
     return out
 
 
+FLAGGED = ("ng", "review", "finding")  # the verdicts that put a line on the worklist by itself
+
+
 def flagged(line: dict[str, Any]) -> bool:
     """Whether a line is on the worklist by itself: judged ineligible or doubtful, or a money finding."""
-    return line["verdict"] in ("ng", "review", "finding")
+    return line["verdict"] in FLAGGED
 
 
 LINE_COLUMNS = ("sha256", "kind", "idx", "line_key", "content_key", "code", "category", "category_label",
