@@ -117,10 +117,9 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
 def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int | None, executor: Executor | None,
             progress: bool, json_dir: Path | None) -> IngestSummary:
     clock = time.perf_counter()
-    run_id = store.start_run([str(s) for s in sources])
     found, skipped = discover(list(sources), out / "staging")
-    todo = store.register(found, run_id)
-    store.register_refused([s for s in skipped if s.recorded], run_id)  # every file sent is seen
+    # every file sent is seen, the refused ones too
+    run_id, todo = store.start_run([str(s) for s in sources], found, [s for s in skipped if s.recorded])
     by_sha = {}
     for f in found:
         by_sha.setdefault(f.sha256, f)

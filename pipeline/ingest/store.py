@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Engine, Text, bindparam, cast, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from pipeline import __version__
 from pipeline.finance.lines import cost_findings, line_rows
@@ -83,14 +82,21 @@ class Store:
         self._sql = self._statements()
 
     # -- runs ------------------------------------------------------------------------------------
-    def start_run(self, sources: list[str]) -> int:
-        """A new run; any run still marked running was killed (the caller holds the ingest lock)."""
+    def start_run(self, sources: list[str], found: list[SourceFile], refused: list[Skipped]) -> tuple[int, set[str]]:
+        """A new run with every file it lists, in one transaction; returns its id and the hashes still to process.
+
+        Any run still marked running was killed (the caller holds the ingest lock). One transaction: a
+        run killed before it leaves nothing, one killed after it has listed every file, so the files'
+        first run (which orders versions) is what an uninterrupted run gives them."""
         with self.engine.begin() as conn:
             conn.execute(update(t.runs).where(t.runs.c.status == "running").values(status="interrupted"))
             res = conn.execute(insert(t.runs).values(started_at=_now(), status="running", sources=sources,
                                                      files_seen=0, files_processed=0, files_quarantined=0,
                                                      version=__version__))
-            return int(res.inserted_primary_key[0])
+            run_id = int(res.inserted_primary_key[0])
+            todo = self._register(conn, found, run_id)
+            self._register_refused(conn, refused, run_id)
+        return run_id, todo
 
     def finish_run(self, run_id: int, seen: int, processed: int, quarantined: int) -> None:
         with self.engine.begin() as conn:
@@ -99,21 +105,19 @@ class Store:
                 files_quarantined=quarantined))
 
     # -- files -----------------------------------------------------------------------------------
-    def register(self, found: list[SourceFile], run_id: int) -> set[str]:
-        """Record every listed file (one transaction); return the hashes still to process."""
-        with self.engine.begin() as conn:
-            known = {row.sha256: row.status for row in conn.execute(select(t.files.c.sha256, t.files.c.status))}
-            new = {}
-            for f in found:
-                if f.sha256 not in known and f.sha256 not in new:
-                    new[f.sha256] = {"sha256": f.sha256, "name": f.name, "size": f.size, "first_run": run_id,
-                                     "status": "pending"}
-            if new:
-                conn.execute(insert(t.files), list(new.values()))
-        todo = {sha for sha, status in known.items() if status == "pending"} | set(new)
-        return todo
+    def _register(self, conn: Any, found: list[SourceFile], run_id: int) -> set[str]:
+        """Record every listed file; return the hashes still to process."""
+        known = {row.sha256: row.status for row in conn.execute(select(t.files.c.sha256, t.files.c.status))}
+        new = {}
+        for f in found:
+            if f.sha256 not in known and f.sha256 not in new:
+                new[f.sha256] = {"sha256": f.sha256, "name": f.name, "size": f.size, "first_run": run_id,
+                                 "status": "pending"}
+        if new:
+            conn.execute(insert(t.files), list(new.values()))
+        return {sha for sha, status in known.items() if status == "pending"} | set(new)
 
-    def register_refused(self, refused: list[Skipped], run_id: int) -> int:
+    def _register_refused(self, conn: Any, refused: list[Skipped], run_id: int) -> int:
         """Record every file sent that is not a workbook as quarantined, with its reason and advice.
 
         The secretariat sees every file an applicant sent (the Quarantine and Files sheets,
@@ -127,11 +131,10 @@ class Store:
                 "error_ja": item.reason_ja, "error_en": item.reason_en})
         if not rows:
             return 0
-        with self.engine.begin() as conn:
-            known = set(conn.execute(select(t.files.c.sha256).where(t.files.c.sha256.in_(list(rows)))).scalars())
-            new = [{k: _db_value(v) for k, v in row.items()} for sha, row in rows.items() if sha not in known]
-            if new:
-                conn.execute(insert(t.files), new)
+        known = set(conn.execute(select(t.files.c.sha256).where(t.files.c.sha256.in_(list(rows)))).scalars())
+        new = [{k: _db_value(v) for k, v in row.items()} for sha, row in rows.items() if sha not in known]
+        if new:
+            conn.execute(insert(t.files), new)
         return len(new)
 
     def record(self, results: list[tuple[str, FileRows | Quarantine]]) -> list[str]:
@@ -286,6 +289,8 @@ class Store:
         bulk (its cell map, its budget lines) is never parsed here: the cross-checks read the rest."""
         doc = t.documents.c.submission
         if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
             slim: Any = doc.op("-")(cast(sorted(drop), ARRAY(Text))) if drop else doc
             text_of = cast(slim, Text)
         else:
