@@ -388,7 +388,7 @@ def _screens(max_cols: int, max_rows: int) -> tuple[re.Pattern[bytes], re.Patter
 
     A tag is passed over only in the form Excel writes, ``<c r="B12" s="3">`` with a reference too
     short to break the limits and no second r= (calamine keeps the last); anything else (a cell without
-    r=, a long reference, odd spacing or quoting, a namespace prefix, <sst>, <dimension>) is a hit.
+    r=, a long reference, odd spacing or quoting, a namespace prefix, <sst>, <dimension>, <table>) is a hit.
     """
     letters = 1  # fewest letters whose largest column (Z, ZZ, ZZZ...) exceeds max_cols
     while sum(26**k for k in range(1, letters + 1)) <= max_cols:
@@ -404,10 +404,10 @@ def _screens(max_cols: int, max_rows: int) -> tuple[re.Pattern[bytes], re.Patter
     else:
         parts.append(rb"c")
     parts.append(rb'row(?! r="[0-9]{1,%d}"' % (digits - 1) + rest + rb")" if digits > 1 else rb"row")
-    parts += [rb"sst", rb"dimension"]
+    parts += [rb"sst", rb"dimension", rb"table"]
     names = b"|".join(parts)
     return (re.compile(rb"<(?:" + names + rb")(?=[\s/>])"),
-            re.compile(rb":(?:c|row|sst|dimension)(?=[\s/>])"))  # prefixed: <x:c ...>
+            re.compile(rb":(?:c|row|sst|dimension|table)(?=[\s/>])"))  # prefixed: <x:c ...>
 
 
 class _Scan:
@@ -461,7 +461,7 @@ class _Scan:
                 raise _corrupt(f"{self.name}: malformed tag {snippet!r}")
             return  # bytes of a picture that happen to read "<c ": nothing reads them as XML
         local = tag.group(1).split(b":", 1)[-1]  # quick-xml: the local name follows the first colon
-        if local not in (b"c", b"row", b"sst", b"dimension"):
+        if local not in (b"c", b"row", b"sst", b"dimension", b"table"):
             return
         attrs = _attributes(tag.group(2))
         limits = self.limits
@@ -480,11 +480,12 @@ class _Scan:
                 n = max((int(d) for d in _DIGITS.findall(value)), default=0)
                 if n > limits.max_shared_strings:
                     raise _strings(self.name, n, limits)
-        else:  # <dimension ref="A1:XFD1048576">: the sheet's own claim (it can lie either way)
+        else:  # <dimension ref="A1:XFD1048576">: the sheet's own claim (it can lie either way); a <table>'s
+            # ref is the block python-calamine allocates for the table, whatever the sheet holds
             for value in attrs.get(b"ref", ()):
                 for part in value.split(b":"):
                     row, col = _rowcol(part)
-                    _judge(self.name, row, col, limits, "(its <dimension>)")
+                    _judge(self.name, row, col, limits, f"(its <{local.decode()}>)")
 
 
 def _attributes(raw: bytes) -> dict[bytes, list[bytes]]:

@@ -290,6 +290,16 @@ _END = struct.Struct("<4s4H2LH")         # end of central directory record (4.3.
 _UTF8 = 0x800                            # general purpose flag bit 11: names are UTF-8
 
 
+def _panic(exc: BaseException) -> BaseException:
+    """``exc`` itself, unless python-calamine panicked on the file's contents (a table whose header-row count
+    runs past the sheet's last row: "invalid range bounds"): that file is damaged, not shinsei broken.
+
+    pyo3 raises a panic as ``pyo3_runtime.PanicException``, a BaseException that no module exports."""
+    if type(exc).__name__ == "PanicException":
+        return _refuse("corrupt-workbook", f"python-calamine panicked: {exc}")
+    return exc
+
+
 def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
                   members: Mapping[str, bytes] | None = None) -> RawWorkbook:
     """Read defined-name cells and all tables of ``path``.
@@ -321,6 +331,8 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
         raise _refuse("encrypted-or-xls", "python-calamine: password-protected") from exc
     except (python_calamine.CalamineError, python_calamine.ZipError, python_calamine.XmlError, ValueError) as exc:
         raise _refuse("corrupt-workbook", str(exc)) from exc
+    except BaseException as exc:
+        raise _panic(exc) from exc
     try:
         sheet_names = list(book.sheet_names)
         values: dict[str, Any] = {}
@@ -345,6 +357,8 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
             tables[tname] = RawTable(tname, t.sheet, start_row, start_col, [str(h) for h in t.columns], rows)
     except (python_calamine.CalamineError, python_calamine.XmlError, python_calamine.ZipError) as exc:
         raise _refuse("corrupt-workbook", str(exc)) from exc
+    except BaseException as exc:
+        raise _panic(exc) from exc
     finally:
         book.close()
     return RawWorkbook(path, names, values, tables, sheet_names, date1904, application, broken, errors)

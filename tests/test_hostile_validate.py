@@ -77,7 +77,33 @@ def not_ours(tmp: Path) -> Path:
     return workbook(tmp / "plain.xlsx", sheet('<row r="1"><c r="A1"><v>1</v></c></row>'))
 
 
-@pytest.mark.parametrize("make", [far_cell, ole2, doctype, truncated, renamed_text, not_ours])
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "nexus-ytec-youth-2025__clean.xlsx"
+
+
+def _sample_with_table(path: Path, old: bytes, new: bytes) -> Path:
+    """The bundled sample (written by the template) with one attribute of its budget table's part changed."""
+    with zipfile.ZipFile(SAMPLE) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith("xl/tables/") and b'name="tblBudget"' in data:
+                assert old in data
+                data = data.replace(old, new, 1)
+            dst.writestr(info, data)
+    return path
+
+
+def far_table(tmp: Path) -> Path:
+    """A table whose ref runs to XFD1048576: python-calamine allocates the whole block and aborts."""
+    return _sample_with_table(tmp / "far-table.xlsx", b'ref="A12:J52"', b'ref="A12:XFD1048576"')
+
+
+def table_header_past_its_end(tmp: Path) -> Path:
+    """A header-row count past the table's last row: python-calamine panics ("invalid range bounds")."""
+    return _sample_with_table(tmp / "header-rows.xlsx", b'headerRowCount="1"', b'headerRowCount="99999"')
+
+
+@pytest.mark.parametrize("make", [far_cell, ole2, doctype, truncated, renamed_text, not_ours, far_table,
+                                  table_header_past_its_end])
 def test_cli_survives_and_explains(tmp_path: Path, make: Callable[[Path], Path]) -> None:
     path = make(tmp_path)
     res = subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(path)], capture_output=True,
@@ -86,3 +112,6 @@ def test_cli_survives_and_explains(tmp_path: Path, make: Callable[[Path], Path])
     assert path.name in res.stderr
     assert "[" in res.stderr and "/" in res.stderr   # a code, and Japanese / English
     assert "Traceback" not in res.stderr
+    expected = {far_table: "[sheet-too-large]", table_header_past_its_end: "[corrupt-workbook]"}.get(make)
+    if expected:  # refused for what is wrong with the file, not as a crashed reader or an internal error
+        assert expected in res.stderr, res.stderr[-1000:]
