@@ -8,10 +8,10 @@ messages. Messages are always rendered from the rule's own values, never written
 from __future__ import annotations
 
 import string
-from dataclasses import asdict, dataclass, field, is_dataclass
 from functools import cache
 from typing import Any
 
+from pipeline.record import Record
 from pipeline.resources import packs_dir
 
 SEVERITIES = ("error", "warning", "info")
@@ -41,31 +41,41 @@ def render(template: str, values: dict[str, Any]) -> str:
     return _FMT.vformat(template, (), values)
 
 
-@dataclass
-class Location:
+class Location(Record):
     """Where a finding points: sheet and cell or row range, plus the JSON path in the submission."""
 
-    sheet: str | None = None
-    cell: str | None = None
-    range: str | None = None
-    row: int | None = None
-    path: str | None = None
+    __slots__ = ("cell", "path", "range", "row", "sheet")
+    _fields = ("sheet", "cell", "range", "row", "path")
+
+    def __init__(self, sheet: str | None = None, cell: str | None = None, range: str | None = None,
+                 row: int | None = None, path: str | None = None) -> None:
+        self.sheet = sheet
+        self.cell = cell
+        self.range = range
+        self.row = row
+        self.path = path
 
     def __str__(self) -> str:
         where = self.cell or self.range or (f"{self.row}行 row {self.row}" if self.row else "")
         return f"{self.sheet}!{where}" if self.sheet and where else (self.sheet or where or "")
 
 
-@dataclass
-class Finding:
-    code: str
-    severity: str
-    clause: dict[str, str]
-    message_ja: str
-    message_en: str
-    location: Location = field(default_factory=Location)
-    expected: Any = None
-    actual: Any = None
+class Finding(Record):
+    """One breach: the rule's code, severity and clause, the rendered messages, where, and the values."""
+
+    __slots__ = ("actual", "clause", "code", "expected", "location", "message_en", "message_ja", "severity")
+    _fields = ("code", "severity", "clause", "message_ja", "message_en", "location", "expected", "actual")
+
+    def __init__(self, code: str, severity: str, clause: dict[str, str], message_ja: str, message_en: str,
+                 location: Location | None = None, expected: Any = None, actual: Any = None) -> None:
+        self.code = code
+        self.severity = severity
+        self.clause = clause
+        self.message_ja = message_ja
+        self.message_en = message_en
+        self.location = Location() if location is None else location  # a new one each (was a default_factory)
+        self.expected = expected
+        self.actual = actual
 
     def to_dict(self) -> dict[str, Any]:
         """As ``dataclasses.asdict`` gives it (fields in order, values copied), the location's empty parts left
@@ -86,7 +96,9 @@ def _copied(value: Any) -> Any:
         return type(value)(_copied(v) for v in value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
-    if is_dataclass(value) and not isinstance(value, type):
+    if hasattr(type(value), "__dataclass_fields__"):  # dataclasses.is_dataclass, without importing it
+        from dataclasses import asdict
+
         return asdict(value)
     import copy  # anything else (a date, a set): as asdict copies it
 
@@ -101,17 +113,21 @@ def input_catalogue() -> dict[str, dict[str, Any]]:
     return datacache.load_yaml(packs_dir() / "common" / "input-findings.yaml")["findings"]
 
 
-@dataclass
-class Report:
+class Report(Record):
     """Result of validating one workbook."""
 
-    file: str
-    program: str | None
-    template: dict[str, str] | None
-    findings: list[Finding]
-    submission: dict[str, Any] | None = None
-    sha256: str | None = None
-    seconds: float = 0.0
+    __slots__ = ("file", "findings", "program", "seconds", "sha256", "submission", "template")
+    _fields = ("file", "program", "template", "findings", "submission", "sha256", "seconds")
+
+    def __init__(self, file: str, program: str | None, template: dict[str, str] | None, findings: list[Finding],
+                 submission: dict[str, Any] | None = None, sha256: str | None = None, seconds: float = 0.0) -> None:
+        self.file = file
+        self.program = program
+        self.template = template
+        self.findings = findings
+        self.submission = submission
+        self.sha256 = sha256
+        self.seconds = seconds
 
     @property
     def counts(self) -> dict[str, int]:

@@ -17,13 +17,13 @@ import copy
 import datetime as dt
 import hashlib
 import os
-from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 from pipeline import datacache, schemas
 from pipeline.normalise import fold_for_match
+from pipeline.record import FrozenRecord
 from pipeline.resources import packs_dir, schemas_dir
 
 # Defined names of the hidden meta sheet every template carries (how a workbook says what it is).
@@ -86,13 +86,23 @@ def _schema_tag(schema_name: str) -> str:
     return datacache.file_tag(schemas_dir() / f"{schema_name}.schema.json")
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(FrozenRecord):
+    """One entry of a pack's list (a dropdown): its code, Japanese and English labels, and anything else."""
+
+    __slots__ = ("code", "en", "extra", "ja", "list_name")
+    _fields = ("code", "ja", "en", "list_name", "extra")
     code: str
     ja: str
     en: str
     list_name: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any]
+
+    def __init__(self, code: str, ja: str, en: str, list_name: str, extra: dict[str, Any] | None = None) -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "ja", ja)
+        object.__setattr__(self, "en", en)
+        object.__setattr__(self, "list_name", list_name)
+        object.__setattr__(self, "extra", {} if extra is None else extra)
 
     @property
     def label(self) -> str:
@@ -100,15 +110,23 @@ class Choice:
         return f"{self.ja} {self.en}"
 
 
-@dataclass(frozen=True)
-class Pack:
-    """One loaded rule pack (parents merged in) with its form."""
+class Pack(FrozenRecord):
+    """One loaded rule pack (parents merged in) with its form (no __slots__: the cached properties need a __dict__)."""
 
+    _fields = ("data", "form", "path", "lineage", "form_path")
     data: dict[str, Any]
     form: dict[str, Any]
     path: Path
-    lineage: tuple[Path, ...] = ()   # the pack's file, then the files it extends
-    form_path: Path | None = None
+    lineage: tuple[Path, ...]
+    form_path: Path | None
+
+    def __init__(self, data: dict[str, Any], form: dict[str, Any], path: Path, lineage: tuple[Path, ...] = (),
+                 form_path: Path | None = None) -> None:
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "form", form)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "lineage", lineage)      # the pack's file, then the files it extends
+        object.__setattr__(self, "form_path", form_path)
 
     @property
     def id(self) -> str:

@@ -14,12 +14,12 @@ field's type; a code is shown as its list's label.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from pipeline.cellsafe import neutralise
 from pipeline.findings import Finding, Report
+from pipeline.record import Record
 from pipeline.report_text import SEVERITY_LABEL
 
 RESULT_SHEET = "検証結果"
@@ -98,14 +98,19 @@ def worst_by_cell(report: Report, sheets: list[str]) -> dict[tuple[str, str], st
 
 # ---- values as people write them ------------------------------------------------------------------
 
-@dataclass
-class RowContext:
+class RowContext(Record):
     """What a row needs beyond its finding: the report's pack (units, labels, the template's name) and
-    submission (the amount of the line a finding is on). Without them a row still reads well."""
+    submission (the amount of the line a finding is on). Without them a row still reads well.
+    (No __slots__: the cached properties need a __dict__.)"""
 
-    program: str | None = None
-    submission: dict[str, Any] | None = None
-    _pack: Any = field(default=None, repr=False)
+    _fields = ("program", "submission", "_pack")
+    _hidden = frozenset({"_pack"})
+
+    def __init__(self, program: str | None = None, submission: dict[str, Any] | None = None,
+                 _pack: Any = None) -> None:
+        self.program = program
+        self.submission = submission
+        self._pack = _pack
 
     @classmethod
     def of(cls, report: Report) -> RowContext:

@@ -41,7 +41,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +52,7 @@ try:
 except ImportError:  # Windows: time limits only
     resource = None  # type: ignore[assignment]
 
+from pipeline.record import Record
 from pipeline.safety import WorkbookRejected
 
 __all__ = ["DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "ChildError", "IsolatedCall", "IsolatedPool", "WorkerFailed",
@@ -620,8 +620,10 @@ class _Worker:
 _PREFETCH_BYTES = 16 * 1024  # a task queued behind a running one must fit the socket buffer (no deadlock)
 
 
-@dataclass
-class IsolatedPool:
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+class IsolatedPool(Record):
     """N forked workers, each with the same limits, running one task at a time.
 
     A task whose worker dies, runs out of memory or time yields a WorkerFailed for that task only;
@@ -637,12 +639,19 @@ class IsolatedPool:
     the task starts, i.e. when the result before it arrives.
     """
 
-    workers: int = max(1, min(4, os.cpu_count() or 1))
-    timeout: float | None = DEFAULT_TIMEOUT
-    memory_bytes: int | None = DEFAULT_MEMORY
-    max_tasks_per_worker: int = 100
-    prefetch: int = 2
-    _live: list[_Worker] = field(default_factory=list, init=False, repr=False)
+    __slots__ = ("_live", "max_tasks_per_worker", "memory_bytes", "prefetch", "timeout", "workers")
+    _fields = ("workers", "timeout", "memory_bytes", "max_tasks_per_worker", "prefetch", "_live")
+    _hidden = frozenset({"_live"})
+
+    def __init__(self, workers: int = _WORKERS, timeout: float | None = DEFAULT_TIMEOUT,
+                 memory_bytes: int | None = DEFAULT_MEMORY, max_tasks_per_worker: int = 100,
+                 prefetch: int = 2) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self.memory_bytes = memory_bytes
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.prefetch = prefetch
+        self._live: list[_Worker] = []
 
     def imap_unordered(self, fn: Callable[..., Any], tasks: Iterable[tuple[Any, ...]]) -> Iterator[_Outcome]:
         """``fn(*args)`` for each args tuple; yields (task index, result, WorkerFailed or fn's exception)."""

@@ -14,13 +14,13 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 from xml.parsers import expat
 
 import python_calamine
 
+from pipeline.record import Record
 from pipeline.safety import WorkbookRejected
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -60,30 +60,43 @@ class CellRef(NamedTuple):
         return f"'{self.sheet}'!{self.column}{self.row}"
 
 
-@dataclass
-class RawTable:
+class RawTable(Record):
     """An Excel table as read: header texts and data rows with their Excel row numbers."""
 
-    name: str
-    sheet: str
-    header_row: int
-    first_column: int  # 0-based
-    headers: list[str]
-    rows: list[tuple[int, list[Any]]]
+    __slots__ = ("first_column", "header_row", "headers", "name", "rows", "sheet")
+    _fields = ("name", "sheet", "header_row", "first_column", "headers", "rows")
+
+    def __init__(self, name: str, sheet: str, header_row: int, first_column: int, headers: list[str],
+                 rows: list[tuple[int, list[Any]]]) -> None:
+        self.name = name
+        self.sheet = sheet
+        self.header_row = header_row
+        self.first_column = first_column  # 0-based
+        self.headers = headers
+        self.rows = rows
 
 
-@dataclass
-class RawWorkbook:
-    path: Path
-    names: dict[str, CellRef]
-    values: dict[str, Any]
-    tables: dict[str, RawTable]
-    sheet_names: list[str]
-    date1904: bool = False
-    application: str = ""
-    broken_names: list[str] = field(default_factory=list)
-    # Cells holding an error value (#REF!, #NAME? …) by (sheet, "B12"): python-calamine reads them as ''.
-    errors: dict[tuple[str, str], str] = field(default_factory=dict)
+class RawWorkbook(Record):
+    """A workbook as read: defined names and their values, tables, sheets, and what calamine does not say."""
+
+    __slots__ = ("application", "broken_names", "date1904", "errors", "names", "path", "sheet_names", "tables",
+                 "values")
+    _fields = ("path", "names", "values", "tables", "sheet_names", "date1904", "application", "broken_names",
+               "errors")
+
+    def __init__(self, path: Path, names: dict[str, CellRef], values: dict[str, Any], tables: dict[str, RawTable],
+                 sheet_names: list[str], date1904: bool = False, application: str = "",
+                 broken_names: list[str] | None = None, errors: dict[tuple[str, str], str] | None = None) -> None:
+        self.path = path
+        self.names = names
+        self.values = values
+        self.tables = tables
+        self.sheet_names = sheet_names
+        self.date1904 = date1904
+        self.application = application
+        self.broken_names = [] if broken_names is None else broken_names
+        # Cells holding an error value (#REF!, #NAME? …) by (sheet, "B12"): python-calamine reads them as ''.
+        self.errors = {} if errors is None else errors
 
 
 _A1 = re.compile(r"^\$?([A-Z]{1,3})\$?([0-9]{1,7})(?::\$?[A-Z]{1,3}\$?[0-9]{1,7})?$")

@@ -6,7 +6,6 @@ in this process (the sandbox tests do that, in a child).
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import struct
 import warnings
@@ -159,7 +158,7 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
     wide = build(tmp_path / "c.xlsx", sheet('<row r="1"><c r="AY1"><v>1</v></c></row>'))
     long = build(tmp_path / "r.xlsx", sheet('<row r="11"><c r="A11"><v>1</v></c></row>'))
     assert rejected(wide, limits).code == rejected(long, limits).code == "sheet-too-large"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         limits.max_rows = 5  # type: ignore[misc]
 
 

@@ -62,6 +62,35 @@ def test_validate_imports_no_heavy_library(tmp_path: Path) -> None:
     assert "yaml" not in roots(modules), "a validate served from the data cache parsed YAML"
 
 
+def importer(log: str, module: str) -> str | None:
+    """The module whose import imported ``module`` in an importtime log (None: the script's own import, or
+    not imported): importtime logs a module after what it imported, one indentation level deeper."""
+    depth = None
+    for line in log.splitlines():
+        if not line.startswith("import time:") or "imported package" in line:
+            continue
+        name = line.rsplit("|", 1)[1]
+        level = len(name) - len(name.lstrip())
+        if depth is None and name.strip() == module:
+            depth = level
+        elif depth is not None and level < depth:
+            return name.strip()
+    return None
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="the bundled samples are not built")
+def test_validate_imports_neither_dataclasses_nor_inspect(tmp_path: Path) -> None:
+    """``dataclasses`` took ~7 ms of every ``shinsei validate`` to import (it imports ``inspect``: ast, dis,
+    tokenize, linecache) and each @dataclass ~0.45 ms to build: the value classes on this path, the child's
+    (reader, rules, classifier) included, are pipeline.record's classes or NamedTuples."""
+    for run in ("cold", "warm"):
+        res, modules = imported("validate", SAMPLE, cache=tmp_path)
+        assert res.returncode == 0, (run, res.stdout[-2000:], res.stderr[-2000:])
+        assert "pipeline.rules.checks" in modules and "pipeline.eligibility.classifier" in modules  # the child's too
+        found = sorted(modules & {"dataclasses", "inspect"})
+        assert not found, (run, found, {m: importer(res.stderr, m) for m in found})
+
+
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="the bundled samples are not built")
 def test_ingest_imports_only_what_its_outputs_and_database_need(tmp_path: Path) -> None:
     """pyarrow imports pandas (~0.3 s) for ``pa.array`` of a list or ``Schema.empty_table()``, and

@@ -13,24 +13,27 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.findings import render
 from pipeline.normalise import fold_for_match
 from pipeline.packs import Pack, load_pack
+from pipeline.record import Record
 from pipeline.rules.contract import Contract, message_params
 
 Doc = dict[str, Any]  # {"key", "file", "program", "submission"}
 
 
-@dataclass
-class CrossHit:
+class CrossHit(Record):
     """Submissions that together break a cross rule, the value they share, and values for the message."""
 
-    value: str
-    docs: list[Doc]
-    values: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("docs", "value", "values")
+    _fields = ("value", "docs", "values")
+
+    def __init__(self, value: str, docs: list[Doc], values: dict[str, Any] | None = None) -> None:
+        self.value = value
+        self.docs = docs
+        self.values = {} if values is None else values
 
 
 CrossCheck = Callable[[list[Doc], dict[str, Any], dict[str, Pack]], Iterator[CrossHit]]

@@ -4,34 +4,45 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from pipeline.findings import Location
 from pipeline.packs import Pack
+from pipeline.record import Record
 from pipeline.workbook import split_ref
 
 
-@dataclass
-class Hit:
+class Hit(Record):
     """One breach a check found; the runner turns it into a Finding with the rule's data."""
 
-    location: Location
-    values: dict[str, Any] = field(default_factory=dict)
-    expected: Any = None
-    actual: Any = None
-    code: str | None = None          # overrides the rule's code (classifier reasons)
-    severity: str | None = None      # overrides the rule's severity
-    message_ja: str | None = None    # pre-rendered (classifier messages)
-    message_en: str | None = None
-    clause: dict[str, str] | None = None
+    __slots__ = ("actual", "clause", "code", "expected", "location", "message_en", "message_ja", "severity",
+                 "values")
+    _fields = ("location", "values", "expected", "actual", "code", "severity", "message_ja", "message_en", "clause")
+
+    def __init__(self, location: Location, values: dict[str, Any] | None = None, expected: Any = None,
+                 actual: Any = None, code: str | None = None, severity: str | None = None,
+                 message_ja: str | None = None, message_en: str | None = None,
+                 clause: dict[str, str] | None = None) -> None:
+        self.location = location
+        self.values = {} if values is None else values
+        self.expected = expected
+        self.actual = actual
+        self.code = code                # overrides the rule's code (classifier reasons)
+        self.severity = severity        # overrides the rule's severity
+        self.message_ja = message_ja    # pre-rendered (classifier messages)
+        self.message_en = message_en
+        self.clause = clause
 
 
-@dataclass
-class Context:
-    sub: dict[str, Any]
-    pack: Pack
+class Context(Record):
+    """A submission with its pack, as every check reads it (no __slots__: the cached properties need a __dict__)."""
+
+    _fields = ("sub", "pack")
+
+    def __init__(self, sub: dict[str, Any], pack: Pack) -> None:
+        self.sub = sub
+        self.pack = pack
 
     def items(self, table: str | None) -> list[dict[str, Any]]:
         return (self.sub.get(table) or []) if table else []

@@ -22,22 +22,32 @@ from __future__ import annotations
 import datetime as dt
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from pipeline.record import FrozenRecord
 
 # Placeholders every message may use besides the check's own: the pack's course, programme and year.
 PACK_VALUES = frozenset({"course_ja", "course_en", "programme_ja", "programme_en", "fiscal_year"})
 
 
-@dataclass(frozen=True)
-class Contract:
+class Contract(FrozenRecord):
     """What a check kind takes (``params``), fills (``values``) and reads (``reads``)."""
 
-    params: Mapping[str, Any] = field(default_factory=dict)
-    values: frozenset[str] = frozenset()
-    reads: tuple[str, ...] = ()
-    judges: bool = False  # the check judges the values of its tables/column (no second unknown-choice finding)
-    money: bool = False  # its findings are on an amount of money (``actual``, in yen): the finance worklist lists them
+    __slots__ = ("judges", "money", "params", "reads", "values")
+    _fields = ("params", "values", "reads", "judges", "money")
+    params: Mapping[str, Any]
+    values: frozenset[str]
+    reads: tuple[str, ...]
+    judges: bool  # the check judges the values of its tables/column (no second unknown-choice finding)
+    money: bool  # its findings are on an amount of money (``actual``, in yen): the finance worklist lists them
+
+    def __init__(self, params: Mapping[str, Any] | None = None, values: frozenset[str] = frozenset(),
+                 reads: tuple[str, ...] = (), judges: bool = False, money: bool = False) -> None:
+        object.__setattr__(self, "params", {} if params is None else params)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "reads", reads)
+        object.__setattr__(self, "judges", judges)
+        object.__setattr__(self, "money", money)
 
 
 def _is_int(v: Any) -> bool:
