@@ -15,7 +15,7 @@ from pipeline.findings import Finding, Location, Report
 from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_file, pack_for_template, pack_ids
 from pipeline.rules import run_rules, sort_findings
 from pipeline.safety import WorkbookRejected, verified_members
-from pipeline.sandbox import run_isolated
+from pipeline.sandbox import IsolatedCall, run_isolated
 from pipeline.submission import build_submission, file_sha256
 from pipeline.workbook import RawWorkbook, UnreadableWorkbook, read_workbook
 
@@ -82,17 +82,19 @@ def _load(program: str) -> Pack:
 
 
 def validate_raw(raw: RawWorkbook, program: str | None = None, *, sha256: str | None = None,
-                 stage: str = "draft") -> Report:
+                 stage: str = "draft", schema: bool = True) -> Report:
     """Validate an already-read workbook (what the add-in and the batch pipeline call).
 
     ``stage="submission"`` is the pre-submission check: the draft rules plus the pack's
-    ``stage: submission`` rules (the call's file-name convention and the like).
+    ``stage: submission`` rules (the call's file-name convention and the like). ``schema=False`` leaves
+    out the check of the normalised submission against the pack's schema (validate_file does it itself).
     """
     started = time.perf_counter()
     pack, template = detect_pack(raw, program)
     sub, input_findings = build_submission(raw, pack, template=template, sha256=sha256)
     findings = input_findings + _not_also_empty(run_rules(sub, pack, stage), input_findings, pack)
-    findings.extend(schema_findings(sub, pack))
+    if schema:
+        findings.extend(schema_findings(sub, pack))
     return Report(file=raw.path.name, program=pack.id, template=template, findings=sort_findings(findings),
                   submission=sub, sha256=sha256, seconds=time.perf_counter() - started)
 
@@ -125,9 +127,11 @@ def validate_file(path: str | Path, program: str | None = None, *, isolate: bool
     except OSError as exc:
         raise _refuse("cannot-open", f"{path}: {exc}", reason=exc.strerror or type(exc).__name__) from exc
     if isolate:  # all of the file's work, not only the read: the rules and the classifier are bounded too
-        _preload()
-        report = run_isolated(_validate_members, path, members, program, sha256, stage,
-                              timeout=settings.FILE_TIMEOUT_SECONDS, memory_bytes=settings.FILE_MEMORY_BYTES)
+        with IsolatedCall(_validate_members, (path, members, program, sha256, stage, False),
+                          timeout=settings.FILE_TIMEOUT_SECONDS, memory_bytes=settings.FILE_MEMORY_BYTES) as child:
+            import jsonschema_rs  # noqa: F401  (meanwhile, on the other core: see _checked_here)
+            report = child.result()
+        _checked_here(report, program)
     else:
         report = _validate_members(path, members, program, sha256, stage)
     report.seconds = time.perf_counter() - started
@@ -148,16 +152,23 @@ def regular_file(path: Path) -> Path:
     raise _refuse("file-not-found", str(path))
 
 
-def _preload() -> None:
-    """Before a fork, what every validation uses and no workbook decides: jsonschema-rs (~7 ms to import).
-    Neutral for one file; the children of a run over many files (``shinsei demo``) inherit it instead of
-    each importing it. The pack, its schema's validator and the classifier depend on the workbook: the
-    child loads them."""
-    import jsonschema_rs  # noqa: F401
+def _checked_here(report: Report, program: str | None) -> None:
+    """The schema check of a submission the isolated child normalised, done by the parent.
+
+    Importing jsonschema-rs takes ~15 ms (it loads ``email.utils``), about an eighth of a ``shinsei
+    validate`` run: the parent imports it while the child reads, normalises and classifies the file,
+    instead of before forking it. What it checks is the child's output, plain data, not the file.
+    The pack is the one the child chose (``detect_pack``): the named one, else the template's."""
+    if report.submission is None or report.program is None:
+        return
+    extra = schema_findings(report.submission, _load(program) if program else load_pack(report.program))
+    if extra:
+        report.findings = sort_findings(report.findings + extra)
 
 
-def _validate_members(path: Path, members: Any, program: str | None, sha256: str, stage: str) -> Report:
-    return validate_raw(read_workbook(path, members=members), program, sha256=sha256, stage=stage)
+def _validate_members(path: Path, members: Any, program: str | None, sha256: str, stage: str,
+                      schema: bool = True) -> Report:
+    return validate_raw(read_workbook(path, members=members), program, sha256=sha256, stage=stage, schema=schema)
 
 
 def schema_findings(sub: dict[str, Any], pack: Pack) -> list[Finding]:

@@ -50,3 +50,24 @@ def test_field_types_per_pack() -> None:
     assert "included_tax" not in youth["properties"]["totals"]["properties"]
     price = youth["properties"]["budget"]["items"]["properties"]["unit_price"]["anyOf"][0]
     assert price == {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}     # the form's range
+
+
+@pytest.mark.parametrize("isolate", [True, False], ids=["isolated", "in-process"])
+def test_a_submission_its_schema_refuses_is_a_finding_isolated_or_not(monkeypatch: pytest.MonkeyPatch,
+                                                                        isolate: bool) -> None:
+    """The schema check is the engine's last step: in-process, and when the file is validated in an isolated
+    child (the parent checks what the child normalised, meanwhile importing jsonschema-rs), the same finding."""
+    from pipeline import schema_builder
+    from pipeline.resources import samples_dir
+    from pipeline.validate import validate_file
+
+    strict = build_pack_schema(load_pack(YOUTH))
+    strict = {**strict, "required": [*strict.get("required", []), "no_such_part"]}
+    monkeypatch.setattr(schema_builder, "build_pack_schema", lambda pack: strict)
+    monkeypatch.setattr(schema_builder, "_VALIDATORS", {})
+    report = validate_file(samples_dir() / f"{YOUTH}__clean.xlsx", isolate=isolate)
+    found = [f for f in report.findings if f.code == "submission.schema"]
+    assert len(found) == 1 and "no_such_part" in found[0].message_en, [f.code for f in report.findings]
+    from pipeline.rules import sort_findings
+
+    assert report.findings == sort_findings(report.findings)
