@@ -685,5 +685,30 @@ def _quiet_stdout() -> None:
         os.close(devnull)
 
 
+# Commands that read one file and print: they leave without the interpreter's teardown (see run).
+QUICK_EXIT = frozenset({"validate", "export"})
+
+
+def run() -> None:
+    """The ``shinsei`` command (the entry point in pyproject.toml): ``main``, then the exit.
+
+    A one-file command ends with ``os._exit`` once its output is flushed: freeing every module and
+    object one by one took ~15 ms of a ~110 ms ``shinsei validate``, and the operating system frees
+    them at once. Nothing of these commands waits on an exit handler: their isolated child is reaped,
+    their files written and closed, logging's handlers closed here. ``main`` itself returns, for
+    callers in Python (tests, the add-in)."""
+    code = main()
+    if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe was answered by main (141)
+                stream.flush()
+        if "logging" in sys.modules:
+            import logging
+
+            logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
