@@ -267,7 +267,7 @@ class Classifier:
         return hits
 
     @staticmethod
-    def _typo(word: str, index: dict[str, tuple[tuple[Entry, ...], tuple[int, ...]]]
+    def _typo(word: str, index: Mapping[str, tuple[tuple[Entry, ...], tuple[int, ...]]]
               ) -> tuple[Entry | None, tuple[int, ...] | None]:
         """A flagged English term one edit from ``word`` or its singular (doubled letters ignored); else the
         word classes of a pattern word one edit from ``word`` (the index holds their plurals)."""
