@@ -27,7 +27,8 @@ from pipeline.safety import WorkbookRejected
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
 from pipeline.validate import warm_up
 
-BATCH_FILES = 200     # files stored per transaction: amortises the commit; a kill loses at most these
+BATCH_FILES = 50      # files stored per transaction: amortises the commit, short enough that the workers'
+                      # queued files (executor's prefetch) outlast it; a kill loses at most these
 BATCH_SECONDS = 1.0   # ... or what arrived in this long, so a slow batch is not held back
 
 
