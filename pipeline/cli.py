@@ -237,7 +237,7 @@ def _rejected(path: str, exc: WorkbookRejected, *, program: str | None = None, a
 
 
 def _sha256_or_none(path: str) -> str | None:
-    from pipeline.submission import file_sha256
+    from pipeline.filehash import file_sha256
 
     try:
         return file_sha256(path) if Path(path).is_file() else None

@@ -11,10 +11,8 @@ are findings on their cell, never a silent 0.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from operator import itemgetter
-from pathlib import Path
 from typing import Any
 
 from pipeline import formulas, settings
@@ -500,9 +498,3 @@ def _checked_columns(pack: Pack) -> set[tuple[str, str]]:
             _CHECKED.clear()
         found = _CHECKED[id(pack)] = (pack, _rule_checked_columns(pack))
     return found[1]
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's content; file_digest reuses one buffer (reading 1 MiB chunks allocated 1 MiB per file)."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import settings
+from pipeline.filehash import file_sha256
 from pipeline.findings import Finding, Location, Report
 from pipeline.packs import META_NAMES, Pack, PackError, load_pack, pack_file, pack_for_template, pack_ids
 from pipeline.rules import run_rules, sort_findings
 from pipeline.safety import WorkbookRejected, verified_members
 from pipeline.sandbox import IsolatedCall, run_isolated
-from pipeline.submission import build_submission, file_sha256
+from pipeline.submission import build_submission
 from pipeline.workbook import RawWorkbook, UnreadableWorkbook, read_workbook
 
 

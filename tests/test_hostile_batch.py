@@ -135,7 +135,7 @@ def test_a_file_the_database_refuses_quarantines_only_itself(tmp_path: Path, db_
     folder.mkdir()
     paths = write_valid(folder, 6)
     victim = paths[3]
-    from pipeline.submission import file_sha256
+    from pipeline.filehash import file_sha256
 
     bad_sha = file_sha256(victim)
     original = Store._many

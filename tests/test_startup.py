@@ -135,3 +135,19 @@ def test_the_typo_index_is_unpickled_only_for_a_line_that_needs_it(tmp_path: Pat
     assert first.returncode == 0 and again.returncode == 0, (first.stderr[-2000:], again.stderr[-2000:])
     assert first.stdout.split() == ["True", "ng", "sightseeing", "True"]   # compiled here: in memory already
     assert again.stdout.split() == ["False", "ng", "sightseeing", "True"]  # from the cache: read when needed
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="the bundled samples are not built")
+def test_a_re_ingest_that_finds_nothing_new_loads_neither_the_engine_nor_the_outputs(tmp_path: Path) -> None:
+    """Its time is start-up, hashing the files and a few queries (noop_ratio in benchmarks/ingest.py): the
+    engine (normaliser, rules, classifier), Alembic, pyarrow and XlsxWriter are loaded only for work."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / SAMPLE.name).write_bytes(SAMPLE.read_bytes())
+    first, _ = imported("ingest", src, "--out", tmp_path / "out", "--quiet", cache=tmp_path / "cache")
+    again, modules = imported("ingest", src, "--out", tmp_path / "out", "--quiet", cache=tmp_path / "cache")
+    assert first.returncode == 0 and again.returncode == 0, (first.stderr[-2000:], again.stderr[-2000:])
+    assert "pipeline.ingest.store" in modules   # the log is there at all
+    loaded = {"pipeline.validate", "pipeline.submission", "pipeline.rules", "pipeline.eligibility", "alembic",
+              "pyarrow", "xlsxwriter", "jsonschema_rs", "python_calamine"} & modules
+    assert not loaded, sorted(loaded)

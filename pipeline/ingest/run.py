@@ -25,7 +25,6 @@ from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, inte
 from pipeline.ingest.worker import dumps_json, process_file, write_documents, write_text
 from pipeline.safety import WorkbookRejected
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
-from pipeline.validate import warm_up
 
 BATCH_FILES = 50      # files stored per transaction: amortises the commit, short enough that the workers'
                       # queued files (executor's prefetch) outlast it; a kill loses at most these
@@ -128,6 +127,8 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     phases = {"discover": time.perf_counter() - clock}
     bar = Progress(len(tasks), enabled=progress)
     if tasks:
+        from pipeline.validate import warm_up  # the engine: only when there are files to read
+
         warm_up()  # before the workers fork: they inherit the compiled packs
         # Everything that exists now (modules, compiled packs and lexicons) lives for the whole run: kept out
         # of the cyclic collector, the parent's collections neither walk it again and again nor write into

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipeline.filehash import file_sha256
 from pipeline.refusals import Refusal, refusal, refusal_for_path
 from pipeline.safety import DEFAULT_LIMITS
 from pipeline.settings import TEMP_PREFIX
-from pipeline.submission import file_sha256
 
 SUFFIXES = (".xlsx", ".xlsm")
 MAX_MEMBER_BYTES = DEFAULT_LIMITS.max_file_bytes  # a larger member would be refused by the pre-check anyway

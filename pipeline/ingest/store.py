@@ -15,7 +15,6 @@ import orjson
 from sqlalchemy import Engine, Text, bindparam, cast, create_engine, delete, event, func, insert, select, update
 
 from pipeline import __version__
-from pipeline.finance.lines import cost_findings, line_rows
 from pipeline.ingest import tables as t
 from pipeline.ingest.migrate import upgrade
 from pipeline.ingest.sources import Skipped, SourceFile
@@ -426,6 +425,8 @@ def file_rows(sha: str, report: dict[str, Any], documents: tuple[str, str] = ("{
 
     Tables and columns are found through the form's bindings (people, visits, budget, plan), so a form
     that names them otherwise fills the same database columns."""
+    from pipeline.finance.lines import cost_findings, line_rows  # in the workers: not an ingest's start-up
+
     sub = report["submission"]
     pack = load_pack(sub["program"])
     verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"))

@@ -17,7 +17,6 @@ import orjson
 from pipeline.ingest.store import FileRows, file_rows
 from pipeline.normalise import strip_controls
 from pipeline.settings import TEMP_PREFIX
-from pipeline.validate import read_raw, validate_raw
 
 
 def process_file(path: str, sha256: str, name: str, json_dir: str | None = None) -> FileRows:
@@ -42,6 +41,8 @@ def write_documents(folder: Path, sha256: str, submission: str, report: str) -> 
 
 def validate_file_report(path: str, sha256: str, name: str) -> dict[str, Any]:
     """The report of one workbook as stored: no timings, the file's listed name."""
+    from pipeline.validate import read_raw, validate_raw  # imported by warm_up before the fork: a lookup here;
+    # at the top it would load the engine into every ingest, one that finds nothing new included
     raw = read_raw(path, isolate=False)  # the whole worker is already isolated
     report = validate_raw(raw, sha256=sha256)
     out = report.to_dict(with_submission=True)
