@@ -6,7 +6,8 @@ Prints the median time of: a plain python-calamine read of every sheet of the sa
 (the baseline), the engine in-process, the engine with the child-process isolation used for
 public files, and the CLI as a user runs it. Then the CLI process (`shinsei validate` on the clean
 sample, start-up included) as a ratio to `python -c "import python_calamine"`, the floor of any
-Python command that reads a workbook (target <= 8x). Figures only: no pass/fail here.
+Python command that reads a workbook (target <= 8x), the two alternated run by run. Figures only:
+no pass/fail here.
 """
 
 from __future__ import annotations
@@ -76,16 +77,32 @@ def main() -> None:
         print(f"validate, isolated child:        {isolated:8.2f} ms  {isolated / base:.1f}x")
         print(f"shinsei validate (CLI process):  {cli:8.2f} ms  {cli / base:.1f}x")
     sample = Path(__file__).resolve().parent.parent / "samples" / f"{PACK}__clean.xlsx"
-    runs = max(5, args.repeat // 3)
+    runs = max(15, args.repeat // 2)
     # As installed (pip compiles to bytecode): a machine that sets PYTHONDONTWRITEBYTECODE would otherwise
-    # time the compiler on every run. median_ms's first, untimed call writes the bytecode.
+    # time the compiler on every run. The first, untimed calls write the bytecode and the lexicon's cache.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    floor = median_ms(lambda: subprocess.run([sys.executable, "-c", "import python_calamine"], check=True, env=env),
-                      runs)
-    process = median_ms(lambda: subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(sample)],
-                                               capture_output=True, check=False, env=env), runs)
+
+    def floor_run() -> None:
+        subprocess.run([sys.executable, "-c", "import python_calamine"], check=True, env=env)
+
+    def cli_run() -> None:
+        subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(sample)], capture_output=True,
+                       check=False, env=env)
+
+    # Alternated, one of each at a time: this machine's speed drifts within seconds, and two blocks of runs
+    # taken one after the other measured the drift as much as the command.
+    floor_run(), cli_run()
+    floors, processes = [], []
+    for _ in range(runs):
+        for fn, times in ((floor_run, floors), (cli_run, processes)):
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1000)
+    floor, process = statistics.median(floors), statistics.median(processes)
+    pairs = sorted(p / f for f, p in zip(floors, processes, strict=True))
     print(f"python -c 'import python_calamine': {floor:8.2f} ms (median of {runs})")
-    print(f"shinsei validate {sample.name}: {process:8.2f} ms (median of {runs})")
+    print(f"shinsei validate {sample.name}: {process:8.2f} ms (median of {runs}, alternated with the floor; "
+          f"run by run {pairs[len(pairs) // 4]:.1f}–{pairs[3 * len(pairs) // 4]:.1f}x, the middle half)")
     print(f"validate cli_ratio={process / floor:.1f}")
 
 
