@@ -44,8 +44,8 @@ def render(template: str, values: dict[str, Any]) -> str:
 class Location(Record):
     """Where a finding points: sheet and cell or row range, plus the JSON path in the submission."""
 
-    __slots__ = ("cell", "path", "range", "row", "sheet")
     _fields = ("sheet", "cell", "range", "row", "path")
+    __slots__ = _fields
 
     def __init__(self, sheet: str | None = None, cell: str | None = None, range: str | None = None,
                  row: int | None = None, path: str | None = None) -> None:
@@ -63,8 +63,8 @@ class Location(Record):
 class Finding(Record):
     """One breach: the rule's code, severity and clause, the rendered messages, where, and the values."""
 
-    __slots__ = ("actual", "clause", "code", "expected", "location", "message_en", "message_ja", "severity")
     _fields = ("code", "severity", "clause", "message_ja", "message_en", "location", "expected", "actual")
+    __slots__ = _fields
 
     def __init__(self, code: str, severity: str, clause: dict[str, str], message_ja: str, message_en: str,
                  location: Location | None = None, expected: Any = None, actual: Any = None) -> None:
@@ -116,8 +116,8 @@ def input_catalogue() -> dict[str, dict[str, Any]]:
 class Report(Record):
     """Result of validating one workbook."""
 
-    __slots__ = ("file", "findings", "program", "seconds", "sha256", "submission", "template")
     _fields = ("file", "program", "template", "findings", "submission", "sha256", "seconds")
+    __slots__ = _fields
 
     def __init__(self, file: str, program: str | None, template: dict[str, str] | None, findings: list[Finding],
                  submission: dict[str, Any] | None = None, sha256: str | None = None, seconds: float = 0.0) -> None:

@@ -89,8 +89,8 @@ def _schema_tag(schema_name: str) -> str:
 class Choice(FrozenRecord):
     """One entry of a pack's list (a dropdown): its code, Japanese and English labels, and anything else."""
 
-    __slots__ = ("code", "en", "extra", "ja", "list_name")
     _fields = ("code", "ja", "en", "list_name", "extra")
+    __slots__ = _fields
     code: str
     ja: str
     en: str

@@ -3,8 +3,9 @@
 ``shinsei validate FILE`` is one short process, so everything it imports is paid on every run: importing
 ``dataclasses`` took ~7 ms (it imports ``inspect``, hence ast, dis, tokenize and linecache) and building
 each @dataclass class ~0.45 ms, ~14 ms of a ~130 ms run. A class here lists its fields in ``_fields``
-(constructor order) and writes its own ``__init__``; values that need no ``__dict__``, mutation or mutable
-default are ``typing.NamedTuple`` instead.
+(constructor order), ``__slots__ = _fields`` unless a cached property needs a ``__dict__``, and writes its
+own ``__init__``; values that need no ``__dict__``, mutation or mutable default are ``typing.NamedTuple``
+instead.
 """
 
 from __future__ import annotations

@@ -639,8 +639,8 @@ class IsolatedPool(Record):
     the task starts, i.e. when the result before it arrives.
     """
 
-    __slots__ = ("_live", "max_tasks_per_worker", "memory_bytes", "prefetch", "timeout", "workers")
     _fields = ("workers", "timeout", "memory_bytes", "max_tasks_per_worker", "prefetch", "_live")
+    __slots__ = _fields
     _hidden = frozenset({"_live"})
 
     def __init__(self, workers: int = _WORKERS, timeout: float | None = DEFAULT_TIMEOUT,

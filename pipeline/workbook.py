@@ -63,8 +63,8 @@ class CellRef(NamedTuple):
 class RawTable(Record):
     """An Excel table as read: header texts and data rows with their Excel row numbers."""
 
-    __slots__ = ("first_column", "header_row", "headers", "name", "rows", "sheet")
     _fields = ("name", "sheet", "header_row", "first_column", "headers", "rows")
+    __slots__ = _fields
 
     def __init__(self, name: str, sheet: str, header_row: int, first_column: int, headers: list[str],
                  rows: list[tuple[int, list[Any]]]) -> None:
@@ -79,10 +79,9 @@ class RawTable(Record):
 class RawWorkbook(Record):
     """A workbook as read: defined names and their values, tables, sheets, and what calamine does not say."""
 
-    __slots__ = ("application", "broken_names", "date1904", "errors", "names", "path", "sheet_names", "tables",
-                 "values")
     _fields = ("path", "names", "values", "tables", "sheet_names", "date1904", "application", "broken_names",
                "errors")
+    __slots__ = _fields
 
     def __init__(self, path: Path, names: dict[str, CellRef], values: dict[str, Any], tables: dict[str, RawTable],
                  sheet_names: list[str], date1904: bool = False, application: str = "",

@@ -27,8 +27,8 @@ Doc = dict[str, Any]  # {"key", "file", "program", "submission"}
 class CrossHit(Record):
     """Submissions that together break a cross rule, the value they share, and values for the message."""
 
-    __slots__ = ("docs", "value", "values")
     _fields = ("value", "docs", "values")
+    __slots__ = _fields
 
     def __init__(self, value: str, docs: list[Doc], values: dict[str, Any] | None = None) -> None:
         self.value = value

@@ -16,9 +16,8 @@ from pipeline.workbook import split_ref
 class Hit(Record):
     """One breach a check found; the runner turns it into a Finding with the rule's data."""
 
-    __slots__ = ("actual", "clause", "code", "expected", "location", "message_en", "message_ja", "severity",
-                 "values")
     _fields = ("location", "values", "expected", "actual", "code", "severity", "message_ja", "message_en", "clause")
+    __slots__ = _fields
 
     def __init__(self, location: Location, values: dict[str, Any] | None = None, expected: Any = None,
                  actual: Any = None, code: str | None = None, severity: str | None = None,

@@ -33,8 +33,8 @@ PACK_VALUES = frozenset({"course_ja", "course_en", "programme_ja", "programme_en
 class Contract(FrozenRecord):
     """What a check kind takes (``params``), fills (``values``) and reads (``reads``)."""
 
-    __slots__ = ("judges", "money", "params", "reads", "values")
     _fields = ("params", "values", "reads", "judges", "money")
+    __slots__ = _fields
     params: Mapping[str, Any]
     values: frozenset[str]
     reads: tuple[str, ...]
