@@ -98,11 +98,7 @@ class Choice(FrozenRecord):
     extra: dict[str, Any]
 
     def __init__(self, code: str, ja: str, en: str, list_name: str, extra: dict[str, Any] | None = None) -> None:
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "ja", ja)
-        object.__setattr__(self, "en", en)
-        object.__setattr__(self, "list_name", list_name)
-        object.__setattr__(self, "extra", {} if extra is None else extra)
+        self._assign(code, ja, en, list_name, {} if extra is None else extra)
 
     @property
     def label(self) -> str:
@@ -117,16 +113,12 @@ class Pack(FrozenRecord):
     data: dict[str, Any]
     form: dict[str, Any]
     path: Path
-    lineage: tuple[Path, ...]
+    lineage: tuple[Path, ...]   # the pack's file, then the files it extends
     form_path: Path | None
 
     def __init__(self, data: dict[str, Any], form: dict[str, Any], path: Path, lineage: tuple[Path, ...] = (),
                  form_path: Path | None = None) -> None:
-        object.__setattr__(self, "data", data)
-        object.__setattr__(self, "form", form)
-        object.__setattr__(self, "path", path)
-        object.__setattr__(self, "lineage", lineage)      # the pack's file, then the files it extends
-        object.__setattr__(self, "form_path", form_path)
+        self._assign(data, form, path, lineage, form_path)
 
     @property
     def id(self) -> str:

@@ -46,12 +46,16 @@ class Record:
         return self._values()
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(self._fields, state, strict=True):
+        self._assign(*state)
+
+    def _assign(self, *values: Any) -> None:
+        """Every field, in ``_fields`` order, past a frozen record's refusal of assignment."""
+        for name, value in zip(self._fields, values, strict=True):
             object.__setattr__(self, name, value)
 
 
 class FrozenRecord(Record):
-    """Immutable fields (``__init__`` sets them with ``object.__setattr__``); hashed by them, as a frozen dataclass."""
+    """Immutable fields (``__init__`` sets them with ``_assign``); hashed by them, as a frozen dataclass."""
 
     __slots__ = ()
 

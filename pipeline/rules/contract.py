@@ -43,11 +43,7 @@ class Contract(FrozenRecord):
 
     def __init__(self, params: Mapping[str, Any] | None = None, values: frozenset[str] = frozenset(),
                  reads: tuple[str, ...] = (), judges: bool = False, money: bool = False) -> None:
-        object.__setattr__(self, "params", {} if params is None else params)
-        object.__setattr__(self, "values", values)
-        object.__setattr__(self, "reads", reads)
-        object.__setattr__(self, "judges", judges)
-        object.__setattr__(self, "money", money)
+        self._assign({} if params is None else params, values, reads, judges, money)
 
 
 def _is_int(v: Any) -> bool:
