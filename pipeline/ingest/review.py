@@ -226,14 +226,6 @@ def unknown_category_rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for d in docs for row in _unknown_listing(d, _by_category(d)[1])]
 
 
-def item_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [row for d in docs for row in submission_rows(d, reports[d["sha256"]])[1]]
-
-
-def finding_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [row for d in docs for row in submission_rows(d, reports[d["sha256"]])[2]]
-
-
 def cross_rows(cross: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"program": c["program"], "severity": c["severity"], "code": c["code"], "value": c["value"],
              "files": "\n".join(c["files"]), "message_ja": c["message_ja"], "message_en": c["message_en"],
