@@ -20,7 +20,7 @@ import orjson
 
 from pipeline.finance.ledger import Application, Ledger
 from pipeline.ingest.crosscheck import concentration, run_cross_checks
-from pipeline.ingest.review import ExportWriter, ReviewWriter, submission_rows
+from pipeline.ingest.review import ExportWriter, ReviewWriter, application_rows, submission_rows
 from pipeline.ingest.store import Store
 from pipeline.ingest.worker import write_json
 from pipeline.packs import load_pack
@@ -100,9 +100,9 @@ _BATCH = 200  # rows sent to the review.xlsx child per message
 
 
 def _review_child(path: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
-    """review.xlsx, written by a forked child from what the parent sends: each submission's rows (worked
-    out once, for the exports and for this workbook), then the cross-checks and the quarantine. The
-    Files sheet it reads from the database itself.
+    """review.xlsx, written by a forked child from what the parent sends: each application's and each
+    submission's rows (worked out once, for the exports and for this workbook), then the cross-checks and
+    the quarantine. The Files sheet it reads from the database itself.
 
     Forked before the parent reads the cross-checks' documents, so it does not carry (and the process
     tree does not count twice) the memory they took."""
@@ -115,7 +115,7 @@ def _review_child(path: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
                 raise RuntimeError("the rows of review.xlsx ended before the cross-checks came") from None
             for kind, item in batch:
                 if kind == "application":
-                    writer.add_application(item)
+                    writer.add_application_rows(*item)
                 elif kind == "submission":
                     writer.add_submission(*item)
                 else:
@@ -177,8 +177,9 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
             write_json(out / "crosscheck.json", cross)
             with ExportWriter(out / "exports") as exports:
                 for app in applications(store, latest):
-                    exports.add_application(app)
-                    pipe.send("application", app)
+                    rows = application_rows(app)  # worked out once, for the exports and for review.xlsx
+                    exports.add_application_rows(*rows)
+                    pipe.send("application", rows)
                 for doc, report in submissions(store, latest):
                     rows = submission_rows(doc, report)
                     exports.add_submission(*rows)

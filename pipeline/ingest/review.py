@@ -204,6 +204,11 @@ def submission_rows(doc: dict[str, Any], report: dict[str, Any]) -> tuple[
     return summary, items, findings, _unknown_listing(doc, unknown)
 
 
+def application_rows(app: Application) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int]]:
+    """One application's rows as the review shows them: (its worklist rows, its Applications row, its totals)."""
+    return worklist.flagged_rows(app), worklist.application_row(app), app.totals
+
+
 def summary_rows(docs: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> SummaryRows:
     rows = SummaryRows()
     rows.unknown = []
@@ -452,13 +457,18 @@ class ReviewWriter:
 
     def add_application(self, app: Application) -> None:
         """One application's worklist rows and totals (pipeline.finance.worklist)."""
-        for row in worklist.flagged_rows(app):
-            self.add("worklist", row)
-        self.add("applications", worklist.application_row(app))
-        for k, v in app.totals.items():
+        self.add_application_rows(*application_rows(app))
+
+    def add_application_rows(self, flagged: list[dict[str, Any]], row: dict[str, Any], totals: dict[str, int]) -> None:
+        """``add_application`` from its rows (``application_rows``), as the ingest works them out once for
+        the exports and this workbook."""
+        for line in flagged:
+            self.add("worklist", line)
+        self.add("applications", row)
+        for k, v in totals.items():
             self.review_totals[k] = self.review_totals.get(k, 0) + v
-        self.flagged_lines += len(app.lines)
-        self.undecided += app.undecided
+        self.flagged_lines += row["flagged_lines"]
+        self.undecided += row["undecided"]
         self.applications += 1
 
     def add(self, table: str, row: dict[str, Any]) -> None:
@@ -749,9 +759,12 @@ class ExportWriter:
                 self.tables[table].add(row)
 
     def add_application(self, app: Application) -> None:
-        for row in worklist.flagged_rows(app):
-            self.tables["worklist"].add(row)
-        self.tables["applications"].add(worklist.application_row(app))
+        self.add_application_rows(*application_rows(app))
+
+    def add_application_rows(self, flagged: list[dict[str, Any]], row: dict[str, Any], _totals: Any = None) -> None:
+        for line in flagged:
+            self.tables["worklist"].add(line)
+        self.tables["applications"].add(row)
 
     def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
                quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = (),
