@@ -38,7 +38,14 @@ _FMT = _Formatter()
 
 
 def render(template: str, values: dict[str, Any]) -> str:
-    return _FMT.vformat(template, (), values)
+    """``template`` with ``values``; a missing or None value as '—', a value its format does not fit as text.
+
+    str.format_map renders most messages at C speed; only one it cannot render as they are (a value
+    missing or None, a format that does not fit) takes _Formatter's way, ~10x slower."""
+    try:
+        return template.format_map({k: v for k, v in values.items() if v is not None})
+    except (KeyError, IndexError, AttributeError, ValueError, TypeError):
+        return _FMT.vformat(template, (), values)
 
 
 class Location(Record):
