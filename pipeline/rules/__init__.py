@@ -34,11 +34,11 @@ def run_rules(sub: dict[str, Any], pack: Pack, stage: str = "draft") -> list[Fin
         fn = CHECKS.get(rule["check"])
         if fn is None:
             raise UnknownCheck(f"{pack.id}: rule {rule['code']} uses unknown check {rule['check']!r}")
-        clause = pack.clause(rule["clause"])
         base: dict[str, Any] | None = None
         for hit in fn(ctx, rule["params"]):
             if base is None:  # a message may quote the rule's own numbers ({max_age}, {min_days} …)
                 base = {**pack_values, **message_params(rule["params"])}
+                clause = pack.clause(rule["clause"])  # only for a rule that finds something, as base
             values = {**base, **hit.values}
             out.append(Finding(
                 code=hit.code or rule["code"],
