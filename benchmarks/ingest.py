@@ -20,7 +20,9 @@ time. The last line reads
 (with --repeat R, X and Y are the medians of R fresh ingests, each against the reads around it)
 cpu_ratio: the ingest's CPU over the baseline read's CPU; per_core_ratio: wall x cores / baseline wall;
 noop_ratio: the no-op's wall time over the first run's; mem: peak RSS at --mem-n over that at --n.
-Then, to show where the time goes, the per-file steps are timed again on one core over the same files.
+To show where the time goes, the last ingest's CPU is printed by phase and process (the ingest's own
+accounting, IngestSummary.cpu), each as a multiple of the baseline read, and then the per-file steps are
+timed again on one core over the same files.
 """
 
 from __future__ import annotations
@@ -231,6 +233,11 @@ def main() -> None:
           f"{len(paths) / cpu:,.0f} files per CPU-second; page faults (minor, every process): "
           f"{summary['page_faults']:,}")
     print("ingest phases (wall): " + ", ".join(f"{k} {v:.2f} s" for k, v in summary["phases"].items()))
+    # Where the CPU went, each part as a multiple of the baseline read (the parts add up to cpu_ratio, but for
+    # the interpreter's own start and exit): what a target for the whole run leaves each part.
+    around_last = around[-1][1]
+    print("CPU by phase (s, x the baseline read's CPU): " + ", ".join(
+        f"{k} {v:.2f} ({v / around_last:.2f}x)" for k, v in summary["cpu"].items()))
     print(f"no-op re-ingest: {noop_took:.2f} s wall (outputs rebuilt: {noop['outputs_rebuilt']})")
     print(f"peak RSS of the process tree at {len(paths)} files: {peak / 2**20:,.0f} MB")
     mem_ratio = float("nan")

@@ -95,9 +95,12 @@ def test_ingest_twice_changes_nothing(batch: Path, tmp_path: Path, db_url: str |
     assert first.files_seen == 12 and first.processed == 12 and first.quarantined == 0
     assert first.submissions == 12
     assert set(first.phases) == {"discover", "files", "outputs"} and min(first.phases.values()) > 0
+    # The CPU is told by phase and process: the files were read by the workers, review.xlsx by its child.
+    assert first.cpu["files: workers"] > 0 and first.cpu["outputs: children"] > 0
     before_db, before_files = dump(out, db_url), outputs(out)
     second = ingest([batch], out, db_url=db_url, workers=2, progress=False, json_dir=out)
     assert second.processed == 0 and second.already_known == 12
+    assert second.cpu["files: workers"] == 0 and second.cpu["outputs: children"] == 0  # no worker, no rebuild
     assert first.outputs_rebuilt and not second.outputs_rebuilt  # nothing changed: nothing rebuilt
     assert second.submissions == 12
     assert dump(out, db_url) == before_db

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import shutil
 import sys
 import time
@@ -45,12 +46,22 @@ class IngestSummary:
     out_dir: str = ""
     database: str = ""
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds: discover, files, outputs
+    # CPU seconds (user + system) by phase and process: where an ingest's time goes (benchmarks/ingest.py
+    # prints it). "start-up" is this process's CPU before the run began: for `shinsei ingest`, its imports.
+    cpu: dict[str, float] = field(default_factory=dict)
     outputs_rebuilt: bool = True  # False: nothing changed since the outputs were built, so none was rebuilt
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["skipped"] = [s.__dict__ for s in self.skipped]
         return d
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process, and of its children that have ended (the workers once
+    the pool is done, the review.xlsx child once it has written)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
 
 
 def _reason(exc: BaseException) -> Quarantine:
@@ -117,6 +128,7 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
 def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int | None, executor: Executor | None,
             progress: bool, json_dir: Path | None) -> IngestSummary:
     clock = time.perf_counter()
+    started = _cpu()
     found, skipped = discover(list(sources), out / "staging")
     # every file sent is seen, the refused ones too
     run_id, todo = store.start_run([str(s) for s in sources], found, [s for s in skipped if s.recorded])
@@ -125,6 +137,7 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
         by_sha.setdefault(f.sha256, f)
     tasks = sorted(todo & set(by_sha))
     phases = {"discover": time.perf_counter() - clock}
+    discovered = _cpu()
     bar = Progress(len(tasks), enabled=progress)
     if tasks:
         from pipeline.validate import warm_up  # the engine: only when there are files to read
@@ -157,7 +170,7 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     quarantined += len(store.record(batch))
     bar.close()
     phases["files"] = bar.seconds
-    clock = time.perf_counter()
+    clock, stored = time.perf_counter(), _cpu()
     if progress:  # a few seconds per thousand submissions, with nothing to count: say what is happening
         sys.stderr.write("申請間チェック・review.xlsx・エクスポートを作成中 / "
                          "writing cross-checks, review.xlsx and exports …\n")
@@ -175,11 +188,15 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     total_quarantined = len(store.quarantined())
     store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
     phases["outputs"] = time.perf_counter() - clock
+    done = _cpu()
+    cpu = {"start-up": started[0], "discover": discovered[0] - started[0],
+           "files: parent": stored[0] - discovered[0], "files: workers": stored[1] - discovered[1],
+           "outputs: parent": done[0] - stored[0], "outputs: children": done[1] - stored[1]}
     counts = store.counts()
     return IngestSummary(run_id=run_id, files_seen=len(found), processed=len(tasks) - quarantined,
                          already_known=len(found) - len(tasks), quarantined=total_quarantined,
                          submissions=counts["submissions"], cross_findings=counts["cross_findings"], skipped=skipped,
-                         seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases,
+                         seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases, cpu=cpu,
                          outputs_rebuilt=rebuilt)
 
 
