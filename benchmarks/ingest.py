@@ -120,29 +120,23 @@ def _children_cpu() -> float:
 
 
 def _tree_rss(root: int) -> int:
-    """Resident memory (bytes) of ``root`` and every process descending from it."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+    """Resident memory (bytes) of ``root`` and every process descending from it.
+
+    Follows each process's children (/proc/PID/task/TID/children) instead of reading every process of
+    the machine: sampled every 20 ms during the measured runs, a scan of all of /proc took ~3 ms of CPU
+    a sample, a sixth of a core taken from the ingest it measures; this takes ~0.1 ms."""
     page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parents[pid] = int(fields[1])
-        rss[pid] = int(fields[21]) * page
     total, todo = 0, [root]
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as fh:
+                total += int(fh.read().split()[1]) * page
+            for task in os.scandir(f"/proc/{pid}/task"):
+                with open(f"{task.path}/children", "rb") as fh:
+                    todo.extend(int(child) for child in fh.read().split())
+        except (OSError, ValueError, IndexError):  # it ended meanwhile
+            continue
     return total
 
 

@@ -27,8 +27,9 @@ from pipeline.fill import fill_template
 from pipeline.ingest import tables
 from pipeline.ingest.executor import InlineExecutor
 from pipeline.ingest.run import ingest
-from pipeline.ingest.store import Store, default_url
+from pipeline.ingest.store import Store, _db_value, default_url
 from pipeline.samples import synthetic_applications
+from pipeline.submission import SheetError
 from tests.conftest import soffice
 from tests.test_hostile_validate import far_cell, ole2
 
@@ -430,3 +431,14 @@ def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path
     again = ingest([batch], out, workers=1, progress=False)
     assert again.outputs_rebuilt and again.processed == 0  # the files were stored; only the outputs remained
     assert outputs(out) == outputs(reference)
+
+
+@pytest.mark.parametrize(("value", "stored"), [
+    ("航空券\x00代", "航空券代"), (SheetError("#REF!\x00"), "#REF!"), ("plain", "plain"),
+    (2**63 - 1, 2**63 - 1), (-(2**63 - 1), -(2**63 - 1)), (2**63, None), (-(10**30), None),
+    (True, True), (False, False), (None, None), (2.5, 2.5), (float("inf"), None), (float("nan"), None),
+])
+def test_what_the_database_is_given(value: Any, stored: Any) -> None:
+    """Text without NUL (a str subclass too), integers within BIGINT, finite floats; booleans stay booleans."""
+    got = _db_value(value)
+    assert got == stored and type(got) is type(stored)
