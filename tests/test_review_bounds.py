@@ -241,6 +241,28 @@ def test_review_is_byte_reproducible(tmp_path: Path) -> None:
     assert a == b
 
 
+def test_workbooks_written_from_several_threads_are_whole_and_xlsxwriter_is_left_as_it_was(tmp_path: Path) -> None:
+    """review.xlsx is assembled with XlsxWriter's zip swapped for one deflating at level 1: never past the
+    assembly, whichever thread writes which workbook when."""
+    import threading
+
+    import xlsxwriter.workbook
+
+    paths = [tmp_path / f"r{i}.xlsx" for i in range(6)]
+    threads = [threading.Thread(target=_write, args=(p, _tables())) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert xlsxwriter.workbook.ZipFile is zipfile.ZipFile
+    first = paths[0].read_bytes()
+    for p in paths:
+        with zipfile.ZipFile(p) as zf:
+            assert zf.testzip() is None and all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+        assert p.read_bytes() == first  # the same tables, the same bytes: each thread's workbook is its own
+    assert _sheet(paths[-1], "Summary") == _sheet(_write(tmp_path / "alone.xlsx", _tables()), "Summary")
+
+
 def test_temp_files_are_in_the_output_folder_and_named_for_the_cleanup(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[Path] = []
