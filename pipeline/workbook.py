@@ -302,14 +302,15 @@ _END = struct.Struct("<4s4H2LH")         # end of central directory record (4.3.
 _UTF8 = 0x800                            # general purpose flag bit 11: names are UTF-8
 
 
-def _panic(exc: BaseException) -> BaseException:
-    """``exc`` itself, unless python-calamine panicked on the file's contents (a table whose header-row count
-    runs past the sheet's last row: "invalid range bounds"): that file is damaged, not shinsei broken.
+def _panic(exc: BaseException) -> UnreadableWorkbook | None:
+    """The refusal to raise when python-calamine panicked on the file's contents (a table whose header-row
+    count runs past the sheet's last row: "invalid range bounds"): that file is damaged, not shinsei broken.
+    None for any other exception, which goes on as it is.
 
     pyo3 raises a panic as ``pyo3_runtime.PanicException``, a BaseException that no module exports."""
     if type(exc).__name__ == "PanicException":
         return _refuse("corrupt-workbook", f"python-calamine panicked: {exc}")
-    return exc
+    return None
 
 
 def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
@@ -344,7 +345,9 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
     except (python_calamine.CalamineError, python_calamine.ZipError, python_calamine.XmlError, ValueError) as exc:
         raise _refuse("corrupt-workbook", str(exc)) from exc
     except BaseException as exc:
-        raise _panic(exc) from exc
+        if (refusal := _panic(exc)) is None:
+            raise
+        raise refusal from exc
     try:
         sheet_names = list(book.sheet_names)
         values: dict[str, Any] = {}
@@ -370,7 +373,9 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
     except (python_calamine.CalamineError, python_calamine.XmlError, python_calamine.ZipError) as exc:
         raise _refuse("corrupt-workbook", str(exc)) from exc
     except BaseException as exc:
-        raise _panic(exc) from exc
+        if (refusal := _panic(exc)) is None:
+            raise
+        raise refusal from exc
     finally:
         book.close()
     return RawWorkbook(path, names, values, tables, sheet_names, date1904, application, broken, errors)

@@ -115,3 +115,19 @@ def test_cli_survives_and_explains(tmp_path: Path, make: Callable[[Path], Path])
     expected = {far_table: "[sheet-too-large]", table_header_past_its_end: "[corrupt-workbook]"}.get(make)
     if expected:  # refused for what is wrong with the file, not as a crashed reader or an internal error
         assert expected in res.stderr, res.stderr[-1000:]
+
+
+def test_an_interruption_while_reading_goes_on_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only python-calamine's panic becomes a refusal; anything else the reader meets (Ctrl-C) is raised
+    unchanged, not wrapped and not made its own cause."""
+    import python_calamine
+
+    from pipeline.workbook import read_workbook
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_path", interrupted)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        read_workbook(SAMPLE)
+    assert caught.value.__cause__ is None
