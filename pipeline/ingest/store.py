@@ -117,11 +117,11 @@ class Store:
             conn.execute(insert(t.files), list(new.values()))
         return {sha for sha, status in known.items() if status == "pending"} | set(new)
 
-    def _register_refused(self, conn: Any, refused: list[Skipped], run_id: int) -> int:
+    def _register_refused(self, conn: Any, refused: list[Skipped], run_id: int) -> None:
         """Record every file sent that is not a workbook as quarantined, with its reason and advice.
 
         The secretariat sees every file an applicant sent (the Quarantine and Files sheets,
-        quarantine.json); a file already recorded is left as it is. Returns how many are new.
+        quarantine.json); a file already recorded is left as it is.
         """
         rows: dict[str, dict[str, Any]] = {}
         for item in refused:
@@ -130,12 +130,11 @@ class Store:
                 "status": "quarantined", "error_code": item.code or "not-a-workbook-file",
                 "error_ja": item.reason_ja, "error_en": item.reason_en})
         if not rows:
-            return 0
+            return
         known = set(conn.execute(select(t.files.c.sha256).where(t.files.c.sha256.in_(list(rows)))).scalars())
         new = [{k: _db_value(v) for k, v in row.items()} for sha, row in rows.items() if sha not in known]
         if new:
             conn.execute(insert(t.files), new)
-        return len(new)
 
     def record(self, results: list[tuple[str, FileRows | Quarantine]]) -> list[str]:
         """Store a batch of files in one transaction: each file's rows are all there or none are.
