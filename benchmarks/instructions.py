@@ -6,8 +6,8 @@ Time on the shared 2-core machine drifts by half within minutes, and not alike f
 and the engine's Python: ratios of seconds move by a fifth between runs of the same code. Instructions
 do not. Each step of a worker's path (the same calls as pipeline.ingest.worker.process_file) is run
 under valgrind's callgrind over the same N files, cumulatively, and each step's count is the
-difference to the run before it; the baseline reads every sheet and table with python-calamine, as
-benchmarks/ingest.py's does. Prints, per file, each step's millions of instructions and the sum as a
+difference to the run before it; the baseline is benchmarks/ingest.py's own read (every sheet and table
+with python-calamine). Prints, per file, each step's millions of instructions and the sum as a
 multiple of the read, last line:
   instructions n=N read=X worker=Y ratio=Z
 Needs valgrind (apt-get install -y valgrind); about a minute per step at N=60. Figures only.
@@ -34,16 +34,12 @@ _SCRIPT = r'''
 import gc, os, pickle, sys
 paths = sys.argv[2:]
 step = sys.argv[1]
-if step in ("none", "read-all") and os.environ.get("BASELINE"):
-    import python_calamine
+if os.environ.get("BASELINE"):  # benchmarks/ingest.py's read, imported by both runs so that only it counts
+    sys.path.insert(0, os.environ["BASELINE"])
+    from ingest import calamine_read
+    gc.freeze()  # what the imports left is not walked again by the read's collections (as in the steps' runs)
     if step == "read-all":
-        for p in paths:
-            book = python_calamine.CalamineWorkbook.from_path(p, load_tables=True)
-            for name in book.sheet_names:
-                book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            for t in book.table_names:
-                book.get_table_by_name(t).to_python()
-            book.close()
+        calamine_read(paths)
     raise SystemExit
 from pipeline.filehash import file_sha256
 from pipeline.ingest.store import file_rows
@@ -77,7 +73,7 @@ def count(script: Path, step: str, paths: list[Path], baseline: bool = False) ->
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same hashes, the same dict layouts: the same count
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if baseline:
-        env["BASELINE"] = "1"
+        env["BASELINE"] = str(Path(__file__).resolve().parent)
     proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
                            str(script), step, *map(str, paths)], capture_output=True, text=True, env=env, check=True)
     found = re.search(r"Collected : (\d+)", proc.stderr)
