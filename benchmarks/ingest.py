@@ -100,9 +100,9 @@ def step_costs(paths: list[Path]) -> dict[str, float]:
     clock = time.perf_counter
     for p in paths:
         t0 = clock()
-        members = verified_members(p)
+        members = verified_members(p, scan=False)  # as an isolated worker: far cells left to the reader
         t1 = clock()
-        raw = read_workbook(p, members=members)
+        raw = read_workbook(p, members=members, scanned=False)
         t2 = clock()
         report = validate_raw(raw, sha256="0" * 64)
         t3 = clock()

@@ -12,6 +12,13 @@ It does not trust the zip: sizes and CRCs in the directory are verified against 
 (a lying header is how zip bombs pass size checks), and members are judged by their content,
 not by their names (a part can be renamed and still be read as a sheet). Parsing still belongs
 in pipeline.sandbox: this check is the cheap first line, not the only one.
+
+Where the reader already runs in a sandboxed worker (the bulk ingest), the far-cell scan, a third of
+the pre-check's time, can be left out (``verified_members(scan=False)``): the reader's own pass judges
+the extents it meets (``judge_extent``, called by pipeline.workbook for every sheet and table it reads),
+a file whose extents kill the reader kills only its worker, and ``precheck`` run afterwards on that
+file names why. Everything else (the zip, sizes, CRCs, DOCTYPE/ENTITY, styles, the shared-strings count
+of an ``<sst>`` part) is judged either way.
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "VerifiedMembers", "WorkbookRejected", "precheck",
-           "verified_members"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "VerifiedMembers", "WorkbookRejected", "judge_extent",
+           "precheck", "verified_members"]
 
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _IN_STEP = 1 << 18   # compressed bytes handed to zlib at a time (unconsumed_tail copies stay small)
@@ -130,17 +137,24 @@ class VerifiedMembers(dict[str, bytes]):
     crcs: dict[str, int]
 
 
-def verified_members(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> VerifiedMembers:
+def verified_members(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS,
+                     scan: bool = True) -> VerifiedMembers:
     """``precheck``, returning every member's decompressed bytes (size and CRC verified), in the zip's order.
 
     A reader given these bytes parses exactly what was checked (the file may change on disk
     meanwhile) and needs neither to open the file nor to inflate it again (nor to sum it: the CRCs come
-    along).
+    along). ``scan=False`` leaves out the far-cell scan: only for a reader in a sandboxed worker, which
+    judges the extents it reads (see the module's docstring).
     """
-    return _verify(path, limits, keep=True)
+    return _verify(path, limits, keep=True, scan=scan)
 
 
-def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> VerifiedMembers:
+def judge_extent(part: str, rows: int, cols: int, limits: Limits = DEFAULT_LIMITS, how: str = "") -> None:
+    """Refuse (sheet-too-large) a sheet or table that a reader found ``rows`` x ``cols`` large (1-based)."""
+    _judge(part, rows, cols, limits, how)
+
+
+def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool, scan: bool = True) -> VerifiedMembers:
     with open(path, "rb") as fh:
         data = _read_at_most(fh, limits.max_file_bytes + 1)
     if len(data) > limits.max_file_bytes:
@@ -160,7 +174,7 @@ def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool) -> Veri
     kept.crcs = {}
     for info, (_, start, end) in zip(infos, spans, strict=True):
         pieces: list[bytes] | None = [] if keep else None
-        total += _check_member(info, view[start:end], limits, pieces)
+        total += _check_member(info, view[start:end], limits, pieces, scan=scan)
         if total > limits.max_total_uncompressed:
             raise _bomb(f"total expands past {limits.max_total_uncompressed:,} bytes")
         if pieces is not None:
@@ -259,13 +273,16 @@ def _locate(data: bytes, info: zipfile.ZipInfo, start_dir: int) -> tuple[int, in
 
 # ---- one member -------------------------------------------------------------------------------
 
-def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits, keep: list[bytes] | None = None) -> int:
-    """Stream one member once: verify its true size and CRC, inspect its head, scan it for far cells.
+def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits, keep: list[bytes] | None = None, *,
+                  scan: bool = True) -> int:
+    """Stream one member once: verify its true size and CRC, inspect its head, scan it for far cells
+    (unless ``scan`` is False: see the module's docstring).
 
     ``keep``, when given, receives the member's decompressed pieces.
     """
-    scan: _Scan | None = None
+    scanner: _Scan | None = None
     decoder: codecs.IncrementalDecoder | None = None
+    inspected = False
     total = crc = 0
     head = b""
     for out in _inflate(raw, info.compress_type, info.filename):
@@ -275,21 +292,24 @@ def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits, keep: 
         crc = zlib.crc32(out, crc)
         if keep is not None:
             keep.append(out)
-        if scan is None:  # still collecting the head
+        if not inspected:  # still collecting the head
             head = head + out if head else out
             if len(head) < _HEAD and total < info.file_size:
                 continue
-            scan, decoder = _inspect_head(info, head, total < info.file_size, limits)
-            out, head = head, b""
-        scan.feed(decoder.decode(out).encode("utf-8", "replace") if decoder else out)
-    if scan is None:  # empty, or shorter than the directory claims (caught just below)
-        scan, decoder = _inspect_head(info, head, False, limits)
-        scan.feed(decoder.decode(head).encode("utf-8", "replace") if decoder else head)
+            scanner, decoder = _inspect_head(info, head, total < info.file_size, limits, scan=scan)
+            inspected, out, head = True, head, b""
+        if scanner is not None:
+            scanner.feed(decoder.decode(out).encode("utf-8", "replace") if decoder else out)
+    if not inspected:  # empty, or shorter than the directory claims (caught just below)
+        scanner, decoder = _inspect_head(info, head, False, limits, scan=scan)
+        if scanner is not None:
+            scanner.feed(decoder.decode(head).encode("utf-8", "replace") if decoder else head)
     if total != info.file_size or crc != info.CRC:
         raise _corrupt(f"{info.filename}: size or CRC does not match the zip directory")
-    scan.finish()
-    if scan.positional:  # cells without r=: read this member again, counting positions as calamine does
-        _emulate(info, raw, decoder is not None, limits)
+    if scanner is not None:
+        scanner.finish()
+        if scanner.positional:  # cells without r=: read this member again, counting positions as calamine does
+            _emulate(info, raw, decoder is not None, limits)
     return total
 
 
@@ -321,11 +341,12 @@ def _inflate(raw: memoryview, method: int, name: str) -> Iterator[bytes]:
         raise _corrupt(f"{name}: compressed data is truncated")
 
 
-def _inspect_head(info: zipfile.ZipInfo, head: bytes, more: bool,
-                  limits: Limits) -> tuple[_Scan, codecs.IncrementalDecoder | None]:
+def _inspect_head(info: zipfile.ZipInfo, head: bytes, more: bool, limits: Limits, *,
+                  scan: bool = True) -> tuple[_Scan | None, codecs.IncrementalDecoder | None]:
     """Is the member XML, in which encoding? Refuse DOCTYPE/ENTITY (in any encoding) and oversized styles.
 
-    Returns the member's scanner, and a decoder when its bytes must be transcoded to UTF-8 to be scanned.
+    Returns the member's scanner (None when ``scan`` is False: then the counts of an ``<sst>`` root
+    are judged here, from the head), and a decoder when its bytes must be transcoded to UTF-8 to be scanned.
     """
     name = info.filename
     first = head[:_HEAD]
@@ -346,8 +367,8 @@ def _inspect_head(info: zipfile.ZipInfo, head: bytes, more: bool,
         text = first[skip:]
         if encoding != "utf-8":
             text = text.decode(encoding, "ignore").encode("utf-8")
-        if text.lstrip()[:1] != b"<":
-            return _Scan(name, limits, xml=False), None  # not XML (a picture, vbaProject.bin...): scanned raw
+        if text.lstrip()[:1] != b"<":  # not XML (a picture, vbaProject.bin...): scanned raw
+            return (_Scan(name, limits, xml=False) if scan else None), None
     declared = _DECL_ENCODING.match(text) if text.startswith(b"<?xml") else None
     if declared:
         alias = declared.group(1).decode("ascii").lower()
@@ -381,7 +402,12 @@ def _inspect_head(info: zipfile.ZipInfo, head: bytes, more: bool,
     if root is not None and root.group(1) == b"styleSheet":
         _check_styles(name, info.file_size, limits)
     decoder = None if encoding == "utf-8" else codecs.getincrementaldecoder(encoding)("replace")
-    return _Scan(name, limits, xml=True), decoder
+    if not scan and root is not None and root.group(1) == b"sst":
+        if _TAG.match(text, root.start()) is None:
+            scan = True  # its tag runs past the head: the whole part is scanned, as it would be
+        else:
+            _Scan(name, limits, xml=True)._examine(text, root.start(), len(text))
+    return (_Scan(name, limits, xml=True) if scan else None), decoder
 
 
 @lru_cache(maxsize=8)

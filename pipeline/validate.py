@@ -21,16 +21,18 @@ from pipeline.submission import build_submission
 from pipeline.workbook import RawWorkbook, UnreadableWorkbook, read_workbook
 
 
-def read_raw(path: str | Path, *, isolate: bool = True) -> RawWorkbook:
+def read_raw(path: str | Path, *, isolate: bool = True, scan: bool = True) -> RawWorkbook:
     """Pre-check the zip, then parse it (in a child process unless ``isolate`` is False).
 
     The reader parses the bytes the pre-check verified (it does not open the file again, so the file
-    cannot change between check and parse, and nothing is inflated twice).
+    cannot change between check and parse, and nothing is inflated twice). ``scan=False`` leaves the
+    far-cell scan to the reader's own pass (safety's docstring): only where this process is itself a
+    sandboxed worker, whose death costs nothing but that file.
     """
-    members = verified_members(path)
+    members = verified_members(path, scan=scan)
     if isolate:
-        return run_isolated(read_workbook, Path(path), members=members, timeout=60.0)
-    return read_workbook(path, members=members)
+        return run_isolated(read_workbook, Path(path), members=members, scanned=scan, timeout=60.0)
+    return read_workbook(path, members=members, scanned=scan)
 
 
 def detect_pack(raw: RawWorkbook, program: str | None = None) -> tuple[Pack, dict[str, str]]:

@@ -21,7 +21,7 @@ from xml.parsers import expat
 import python_calamine
 
 from pipeline.record import Record
-from pipeline.safety import WorkbookRejected
+from pipeline.safety import WorkbookRejected, judge_extent
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^!'\s][^!]*))!"
@@ -302,6 +302,15 @@ _END = struct.Struct("<4s4H2LH")         # end of central directory record (4.3.
 _UTF8 = 0x800                            # general purpose flag bit 11: names are UTF-8
 
 
+def _judge_extent(sheet: str, end: tuple[int, int] | None, how: str = "") -> None:
+    """The pre-check's far-cell limits, judged on the extent python-calamine read (its last cell, 0-based).
+
+    For a file pre-checked without the scan (safety.verified_members(scan=False)) this is the far-cell
+    check; for one scanned, it never finds what the scan passed."""
+    if end is not None:
+        judge_extent(sheet, end[0] + 1, end[1] + 1, how=how)
+
+
 def _panic(exc: BaseException) -> UnreadableWorkbook | None:
     """The refusal to raise when python-calamine panicked on the file's contents (a table whose header-row
     count runs past the sheet's last row: "invalid range bounds"): that file is damaged, not shinsei broken.
@@ -314,13 +323,16 @@ def _panic(exc: BaseException) -> UnreadableWorkbook | None:
 
 
 def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
-                  members: Mapping[str, bytes] | None = None) -> RawWorkbook:
+                  members: Mapping[str, bytes] | None = None, scanned: bool = True) -> RawWorkbook:
     """Read defined-name cells and all tables of ``path``.
 
     ``wanted_names``: only these names' values are looked up (all names when None).
     ``members``: every member of the file, as ``safety.verified_members(path)`` returns them; the file
     is then not opened again, and the reader parses exactly the bytes that were checked.
-    Raises UnreadableWorkbook for files that are not readable workbooks.
+    ``scanned=False``: the members were not scanned for far cells (``verified_members(scan=False)``), so
+    a sheet that neither a name nor a table reads is parsed too, for its extent alone.
+    The extent of every sheet and table read is judged against the pre-check's limits.
+    Raises UnreadableWorkbook for files that are not readable workbooks, UnsafeWorkbook for a far cell.
     """
     path = Path(path)
     try:
@@ -359,17 +371,25 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
                 broken.append(name)
                 continue
             if ref.sheet not in grids:
-                grids[ref.sheet] = book.get_sheet_by_name(ref.sheet).to_python(skip_empty_area=False)
+                sheet = book.get_sheet_by_name(ref.sheet)
+                _judge_extent(ref.sheet, sheet.end)
+                grids[ref.sheet] = sheet.to_python(skip_empty_area=False)
             grid = grids[ref.sheet]
             r, c = ref.row - 1, column_index(ref.column)
             values[name] = grid[r][c] if r < len(grid) and c < len(grid[r]) else None
         tables: dict[str, RawTable] = {}
         for tname in book.table_names:
             t = book.get_table_by_name(tname)
+            _judge_extent(t.sheet, t.end, f"(its table {tname})")
             start_row, start_col = t.start
             data = t.to_python()
             rows = [(start_row + 1 + i, list(row)) for i, row in enumerate(data)]
             tables[tname] = RawTable(tname, t.sheet, start_row, start_col, [str(h) for h in t.columns], rows)
+        if not scanned:
+            read = set(grids) | {t.sheet for t in tables.values()}
+            for sheet_name in sheet_names:
+                if sheet_name not in read:
+                    _judge_extent(sheet_name, book.get_sheet_by_name(sheet_name).end)
     except (python_calamine.CalamineError, python_calamine.XmlError, python_calamine.ZipError) as exc:
         raise _refuse("corrupt-workbook", str(exc)) from exc
     except BaseException as exc:

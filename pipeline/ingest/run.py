@@ -24,7 +24,8 @@ from pipeline.ingest.progress import Progress
 from pipeline.ingest.sources import Skipped, discover
 from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
 from pipeline.ingest.worker import dumps_json, process_file, write_documents, write_text
-from pipeline.safety import WorkbookRejected
+from pipeline.safety import WorkbookRejected, precheck
+from pipeline.sandbox import WorkerFailed
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
 
 BATCH_FILES = 50      # files stored per transaction: amortises the commit, short enough that the workers'
@@ -68,6 +69,18 @@ def _reason(exc: BaseException) -> Quarantine:
     if isinstance(exc, WorkbookRejected):
         return Quarantine(exc.code, exc.message_ja, exc.message_en)
     return internal_error(exc)
+
+
+def _named(path: Path, failure: WorkerFailed) -> WorkbookRejected:
+    """Why a file killed its worker, when the full pre-check can say (a far cell, a shared-strings count):
+    its refusal, as a pre-check before the read would have given it; otherwise the worker's failure."""
+    try:
+        precheck(path)
+    except WorkbookRejected as refusal:
+        return refusal
+    except OSError:
+        pass
+    return failure
 
 
 def clean_temp(out: Path) -> int:
@@ -150,12 +163,18 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
         gc.freeze()
     ex = executor or LocalProcessExecutor(workers or max(1, os.cpu_count() or 1))
     quarantined = 0
-    jobs = [(str(by_sha[s].path), s, by_sha[s].name, None if json_dir is None else str(json_dir)) for s in tasks]
+    # A worker that runs isolated leaves far cells to the reader's own pass (pipeline.safety): a file that
+    # kills it is pre-checked in full here afterwards, which names why; any other executor scans first.
+    scan = not getattr(ex, "isolated", False)
+    jobs = [(str(by_sha[s].path), s, by_sha[s].name, None if json_dir is None else str(json_dir), scan)
+            for s in tasks]
     batch: list[tuple[str, FileRows | Quarantine]] = []
     flushed = time.monotonic()
     for index, result in ex.map_unordered(process_file, jobs):
         sha = tasks[index]
         if isinstance(result, BaseException):
+            if isinstance(result, WorkerFailed) and not scan:
+                result = _named(by_sha[sha].path, result)
             if not isinstance(result, WorkbookRejected):
                 log.error("%s: %s", by_sha[sha].name, "".join(traceback.format_exception(result)).rstrip())
             batch.append((sha, _reason(result)))

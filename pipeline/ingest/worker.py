@@ -19,13 +19,15 @@ from pipeline.normalise import strip_controls
 from pipeline.settings import TEMP_PREFIX
 
 
-def process_file(path: str, sha256: str, name: str, json_dir: str | None = None) -> FileRows:
+def process_file(path: str, sha256: str, name: str, json_dir: str | None = None, scan: bool = True) -> FileRows:
     """Validate one workbook; returns the rows and the JSON documents the database keeps.
 
     With ``json_dir`` its two JSON files are written there too, content-addressed and atomically,
     so a worker killed half-way leaves nothing behind that a second run would not write identically.
+    ``scan=False``: the pre-check leaves far cells to the reader (only in an isolated worker; see
+    pipeline.safety).
     """
-    out = validate_file_report(path, sha256, name)
+    out = validate_file_report(path, sha256, name, scan=scan)
     submission = dumps_json(out["submission"])
     report = dumps_json({k: v for k, v in out.items() if k != "submission"})
     if json_dir is not None:
@@ -39,11 +41,11 @@ def write_documents(folder: Path, sha256: str, submission: str, report: str) -> 
     write_text(folder / "findings" / f"{sha256}.json", report)
 
 
-def validate_file_report(path: str, sha256: str, name: str) -> dict[str, Any]:
+def validate_file_report(path: str, sha256: str, name: str, *, scan: bool = True) -> dict[str, Any]:
     """The report of one workbook as stored: no timings, the file's listed name."""
     from pipeline.validate import read_raw, validate_raw  # imported by warm_up before the fork: a lookup here;
     # at the top it would load the engine into every ingest, one that finds nothing new included
-    raw = read_raw(path, isolate=False)  # the whole worker is already isolated
+    raw = read_raw(path, isolate=False, scan=scan)  # the whole worker is already isolated
     report = validate_raw(raw, sha256=sha256)
     out = report.to_dict(with_submission=True)
     out.pop("seconds", None)  # timings would make two identical runs differ
