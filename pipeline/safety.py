@@ -35,6 +35,14 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import NamedTuple
 
+try:  # Intel ISA-L: inflates ~1.4x and sums CRC-32 ~3x as fast as zlib (the same API and results)
+    from isal import isal_zlib as _zlib
+
+    _ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)
+except ImportError:  # a platform without its wheels
+    _zlib = zlib  # type: ignore[no-redef]
+    _ZLIB_ERRORS = (zlib.error,)
+
 __all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "VerifiedMembers", "WorkbookRejected", "judge_extent",
            "precheck", "verified_members"]
 
@@ -289,7 +297,7 @@ def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits, keep: 
         total += len(out)
         if total > info.file_size:
             raise _corrupt(f"{info.filename}: expands past its declared {info.file_size:,} bytes")
-        crc = zlib.crc32(out, crc)
+        crc = _zlib.crc32(out, crc)
         if keep is not None:
             keep.append(out)
         if not inspected:  # still collecting the head
@@ -319,7 +327,7 @@ def _inflate(raw: memoryview, method: int, name: str) -> Iterator[bytes]:
         for i in range(0, len(raw), _OUT_STEP):
             yield bytes(raw[i:i + _OUT_STEP])
         return
-    d = zlib.decompressobj(-15)
+    d = _zlib.decompressobj(-15)
     try:
         for i in range(0, len(raw), _IN_STEP):
             piece: bytes | memoryview = raw[i:i + _IN_STEP]
@@ -335,7 +343,7 @@ def _inflate(raw: memoryview, method: int, name: str) -> Iterator[bytes]:
             if not out:
                 break
             yield out
-    except zlib.error as exc:
+    except _ZLIB_ERRORS as exc:
         raise _corrupt(f"{name}: {exc}") from exc
     if not d.eof:
         raise _corrupt(f"{name}: compressed data is truncated")
