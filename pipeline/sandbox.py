@@ -210,8 +210,11 @@ def _isolated_child(conn: Connection | _Channel, fn: Callable[..., Any], args: t
 
 
 def _pool_worker(conn: Connection | _Channel, memory_bytes: int | None, timeout: float | None, max_tasks: int,
-                 inherited: list[int]) -> None:
+                 inherited: list[int], errors: int = -1) -> None:
     _ignore_interrupt()
+    if errors >= 0:  # the worker's stderr goes to a file the pool reads when it retires (see IsolatedPool)
+        os.dup2(errors, 2)
+        os.close(errors)
     for fd in inherited:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -444,8 +447,16 @@ def _crashed(detail: str) -> WorkerFailed:
         "it again as .xlsx", detail)
 
 
-def _died(exitcode: int | None, timeout: float | None) -> WorkerFailed:
-    """Why a child ended without a result, from its exit status."""
+def _died(exitcode: int | None, timeout: float | None, stderr: str = "") -> WorkerFailed:
+    """Why a child ended without a result, from its exit status (and the first line it wrote to stderr)."""
+    failure = _died_by(exitcode, timeout)
+    line = next((ln.strip() for ln in stderr.splitlines() if ln.strip()), "")
+    if line:
+        failure.detail = f"{failure.detail}; stderr: {line[:200]}"
+    return failure
+
+
+def _died_by(exitcode: int | None, timeout: float | None) -> WorkerFailed:
     if exitcode is None:
         return _crashed("the child ended without a result or an exit status")
     if exitcode >= 0:
@@ -599,15 +610,42 @@ def _wait(objects: list[Any], timeout: float | None) -> set[Any]:
     return set(wait(objects, timeout))
 
 
+def _stderr_file() -> int:
+    """An anonymous in-memory file for a pool worker's stderr (-1 where there is none to be had).
+
+    A worker that python-calamine aborts prints its last words there ("memory allocation of … bytes
+    failed" and, with RUST_BACKTRACE, a backtrace) instead of across the ingest's progress line: the
+    pool puts the first line in the WorkerFailed's detail."""
+    try:
+        return os.memfd_create("shinsei-worker-stderr", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        return -1
+
+
+_STDERR_TAIL = 64 * 1024  # the most of a worker's stderr the pool reads back
+
+
+def _read_tail(fd: int) -> str:
+    """The last _STDERR_TAIL bytes written to ``fd``, as text."""
+    try:
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, min(size, _STDERR_TAIL), max(0, size - _STDERR_TAIL))
+    except OSError:
+        return ""
+    return data.decode("utf-8", "replace")
+
+
 class _Worker:
     """One pool worker (a plain class: a dataclass costs ~0.5 ms to build when the module is imported,
     which every ``shinsei validate`` does for run_isolated alone)."""
 
-    __slots__ = ("conn", "deadline", "done", "proc", "queue")
+    __slots__ = ("conn", "deadline", "done", "errors", "proc", "queue", "stderr")
 
-    def __init__(self, proc: Any, conn: Connection | _Channel) -> None:
+    def __init__(self, proc: Any, conn: Connection | _Channel, errors: int = -1) -> None:
         self.proc = proc
         self.conn = conn
+        self.errors = errors                # the file holding its stderr (-1: it writes to ours)
+        self.stderr = ""                    # what it wrote there, once it is retired
         self.done = 0                       # tasks sent to it (it leaves after max_tasks_per_worker)
         self.queue: deque[tuple[int, bytes]] = deque()  # sent, not answered: (index, task)
         self.deadline = math.inf            # of the task at the head of the queue, the one it is running
@@ -733,7 +771,8 @@ class IsolatedPool(Record):
                                 blob = w.conn.recv_bytes()
                         if blob is None:  # died without a word: signal, abort, OOM killer
                             index = drop(w)
-                            outcomes.append((index, _died(self._retire(w), self.timeout)))
+                            code = self._retire(w)
+                            outcomes.append((index, _died(code, self.timeout, w.stderr)))
                             continue
                         _, value = _outcome(blob)
                         if isinstance(value, WorkerFailed) and value.code == "worker-memory":
@@ -779,13 +818,15 @@ class IsolatedPool(Record):
         child: Any
         parent, child = _socket_pair() if _FORK else _mp_context().Pipe()
         # The parent's ends, ours included, copied by fork: while the worker holds them it never sees EOF.
-        inherited = [w.conn.fileno() for w in self._live] + [parent.fileno()]
-        args = (child, self.memory_bytes, self.timeout, self.max_tasks_per_worker, inherited)
+        inherited = [w.conn.fileno() for w in self._live] + [w.errors for w in self._live if w.errors >= 0]
+        inherited.append(parent.fileno())
+        errors = _stderr_file() if _FORK else -1
+        args = (child, self.memory_bytes, self.timeout, self.max_tasks_per_worker, inherited, errors)
         proc: Any = (_ForkedProcess(_pool_worker, args) if _FORK
                      else _mp_context().Process(target=_pool_worker, name="shinsei-pool-worker", args=args))
         proc.start()
         child.close()
-        worker = _Worker(proc, parent)
+        worker = _Worker(proc, parent, errors)
         self._live.append(worker)
         return worker
 
@@ -797,6 +838,14 @@ class IsolatedPool(Record):
         code = _reap(w.proc, 1.0)
         with contextlib.suppress(ValueError):
             w.proc.close()
+        if w.errors >= 0:
+            w.stderr = _read_tail(w.errors)
+            os.close(w.errors)
+            w.errors = -1
+            if w.stderr and code == 0:  # a worker that ended well: what it wrote (a warning) is passed on
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(w.stderr)
+                    sys.stderr.flush()
         return code
 
     def close(self) -> None:

@@ -68,6 +68,18 @@ def abort() -> None:
     os.abort()
 
 
+def last_words(text: str) -> None:
+    """Write to the process's stderr (fd 2, as a Rust abort does) and abort."""
+    quiet()
+    os.write(2, text.encode())
+    os.abort()
+
+
+def warn(text: str) -> int:
+    os.write(2, text.encode())
+    return 1
+
+
 def killed() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -255,6 +267,24 @@ def test_pool_batch_with_hostile_tasks(tmp_path: Path) -> None:
     assert isinstance(results[9], ApplicationError)
     assert isinstance(results[10], Exception) and not isinstance(results[10], WorkerFailed)
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked by the pool on Linux only")
+def test_a_pool_worker_s_last_words_go_to_its_failure_not_to_the_terminal(capfd: pytest.CaptureFixture[str]) -> None:
+    """What a dying worker writes (python-calamine's "memory allocation of … bytes failed", a backtrace) is
+    the failure's detail, never text across the caller's progress line; a worker that ends well has what
+    it wrote passed on."""
+    tasks = [(last_words, ("memory allocation of 137432662016 bytes failed\nstack backtrace:\n  0: rust_oom\n",)),
+             (warn, ("a warning from a worker\n",))]
+    with IsolatedPool(workers=2, timeout=30) as pool:
+        results = dict(pool.imap_tasks(tasks))
+    crashed = results[0]
+    assert isinstance(crashed, WorkerFailed) and crashed.code == "worker-crashed"
+    assert crashed.detail.endswith("; stderr: memory allocation of 137432662016 bytes failed")
+    assert results[1] == 1
+    err = capfd.readouterr().err
+    assert "memory allocation" not in err and "backtrace" not in err
+    assert "a warning from a worker" in err
 
 
 def test_pool_imap_unordered_recycles_workers_and_limits_memory() -> None:
