@@ -6,10 +6,10 @@ prefixed with an apostrophe, the convention spreadsheets show as plain text.
 
 from __future__ import annotations
 
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_TRIGGERS):
+    if isinstance(value, str) and value.startswith(TRIGGERS):
         return "'" + value
     return value

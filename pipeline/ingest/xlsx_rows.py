@@ -25,6 +25,8 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 MAX_STRING = 32_767  # Excel's longest cell text, in UTF-16 units
+_TEXTS_KEPT = 4096  # texts whose XML a sheet keeps (see RowWorksheet.column_formats)
+_EXACT = 2**53      # integers below this in size are floats exactly: %.16G writes their digits as str() does
 # What a text needs besides plain copying: XML escapes, Excel's _xHHHH_ escapes (of control characters and
 # of such sequences typed literally), non-characters, and whitespace at either end (xml:space="preserve").
 _SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^\s|\s\Z")
@@ -54,6 +56,9 @@ class RowWorksheet(Worksheet):
         self._row_formats = list(formats)
         self._row_styles: list[str] | None = None  # numbered at the first row, in the order xlsxwriter would
         self._row_letters = [xl_col_to_name(c) for c in range(len(formats))]
+        # Each text's XML, kept for the texts that repeat down a sheet (programme, file, institution,
+        # category, verdict ...); up to _TEXTS_KEPT of them, so memory stays flat whatever the rows.
+        self._row_texts: dict[str, str] = {}
 
     def write_values(self, row: int, values: Sequence[Any], height: float | None = None) -> None:
         """Row ``row`` (0-based, below every row written so far) of ``values`` by column; None leaves a cell
@@ -68,13 +73,20 @@ class RowWorksheet(Worksheet):
         if self._row_styles is None:
             self._row_styles = [f' s="{f._get_xf_index()}"' if f is not None and f._get_xf_index() else ""
                                 for f in self._row_formats]
-        styles, letters = self._row_styles, self._row_letters
+        styles, letters, texts = self._row_styles, self._row_letters, self._row_texts
         parts = [f'<row r="{n}">' if height is None else
                  f'<row r="{n}" ht="{int(height * 4.0 / 3.0 + 0.5) * 0.75:.16g}" customHeight="1">']
         for c in cells:
             value = values[c]
             if isinstance(value, str):
-                parts.append(f'<c r="{letters[c]}{n}"{styles[c]} t="inlineStr"><is>{_text_xml(value)}</is></c>')
+                xml = texts.get(value)
+                if xml is None:
+                    xml = _text_xml(value)
+                    if len(texts) < _TEXTS_KEPT:
+                        texts[value] = xml
+                parts.append(f'<c r="{letters[c]}{n}"{styles[c]} t="inlineStr"><is>{xml}</is></c>')
+            elif type(value) is int and -_EXACT < value < _EXACT:  # what %.16G writes, without a float between
+                parts.append(f'<c r="{letters[c]}{n}"{styles[c]}><v>{value}</v></c>')
             elif isinstance(value, bool):
                 parts.append(f'<c r="{letters[c]}{n}"{styles[c]} t="b"><v>{int(value)}</v></c>')
             elif isinstance(value, int | float) and math.isfinite(value):
