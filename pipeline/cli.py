@@ -8,7 +8,7 @@ the README's table); never a traceback. The words come from the catalogue of ref
 
 Start-up is part of every command's time (``shinsei validate`` is one short process): the parser is
 built from argparse alone, and each command imports what it uses when it runs (the engine, the
-classifier, pandas and SQLAlchemy for ingest, xlwings for the add-in). tests/test_startup.py holds
+classifier, pyarrow and SQLAlchemy for ingest, xlwings for the add-in). tests/test_startup.py holds
 ``--help`` and ``validate`` to that.
 """
 

@@ -13,7 +13,7 @@ It does not trust the zip: sizes and CRCs in the directory are verified against 
 not by their names (a part can be renamed and still be read as a sheet). Parsing still belongs
 in pipeline.sandbox: this check is the cheap first line, not the only one.
 
-Where the reader already runs in a sandboxed worker (the bulk ingest), the far-cell scan, a third of
+Where the reader already runs in a sandboxed worker (the bulk ingest), the far-cell scan, half of
 the pre-check's time, can be left out (``verified_members(scan=False)``): the reader's own pass judges
 the extents it meets (``judge_extent``, called by pipeline.workbook for every sheet and table it reads),
 a file whose extents kill the reader kills only its worker, and ``precheck`` run afterwards on that
