@@ -450,7 +450,7 @@ def _crashed(detail: str) -> WorkerFailed:
 def _died(exitcode: int | None, timeout: float | None, stderr: str = "") -> WorkerFailed:
     """Why a child ended without a result, from its exit status (and the first line it wrote to stderr)."""
     failure = _died_by(exitcode, timeout)
-    line = next((ln.strip() for ln in stderr.splitlines() if ln.strip()), "")
+    line = next((ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("[… ")), "")
     if line:
         failure.detail = f"{failure.detail}; stderr: {line[:200]}"
     return failure
@@ -626,13 +626,14 @@ _STDERR_TAIL = 64 * 1024  # the most of a worker's stderr the pool reads back
 
 
 def _read_tail(fd: int) -> str:
-    """The last _STDERR_TAIL bytes written to ``fd``, as text."""
+    """The last _STDERR_TAIL bytes written to ``fd``, as text (marked as cut when there was more)."""
     try:
         size = os.fstat(fd).st_size
         data = os.pread(fd, min(size, _STDERR_TAIL), max(0, size - _STDERR_TAIL))
     except OSError:
         return ""
-    return data.decode("utf-8", "replace")
+    text = data.decode("utf-8", "replace")
+    return f"[… {size - len(data):,} bytes before this cut]\n{text}" if size > len(data) else text
 
 
 class _Worker:
