@@ -311,6 +311,22 @@ def _judge_extent(sheet: str, end: tuple[int, int] | None, how: str = "") -> Non
         judge_extent(sheet, end[0] + 1, end[1] + 1, how=how)
 
 
+def _judge_unread(book: Any, sheet: str) -> None:
+    """The extent of a sheet that nothing else reads, parsed for it alone (see read_workbook's ``scanned``).
+
+    A sheet python-calamine cannot parse is left as it is: nothing reads it, and the full pre-check, which
+    this stands in for, would not have refused the file for it either."""
+    try:
+        end = book.get_sheet_by_name(sheet).end
+    except python_calamine.CalamineError:
+        return
+    except BaseException as exc:
+        if _panic(exc) is None:
+            raise
+        return
+    _judge_extent(sheet, end)
+
+
 def _panic(exc: BaseException) -> UnreadableWorkbook | None:
     """The refusal to raise when python-calamine panicked on the file's contents (a table whose header-row
     count runs past the sheet's last row: "invalid range bounds"): that file is damaged, not shinsei broken.
@@ -389,7 +405,7 @@ def read_workbook(path: str | Path, wanted_names: set[str] | None = None, *,
             read = set(grids) | {t.sheet for t in tables.values()}
             for sheet_name in sheet_names:
                 if sheet_name not in read:
-                    _judge_extent(sheet_name, book.get_sheet_by_name(sheet_name).end)
+                    _judge_unread(book, sheet_name)
     except (python_calamine.CalamineError, python_calamine.XmlError, python_calamine.ZipError) as exc:
         raise _refuse("corrupt-workbook", str(exc)) from exc
     except BaseException as exc:

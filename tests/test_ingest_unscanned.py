@@ -125,3 +125,16 @@ def test_a_far_cell_beside_a_table_is_read_by_the_isolated_ingest(tmp_path: Path
     assert isolated.processed == 1 and isolated.quarantined == 0
     assert _reasons(tmp_path / "inline") == {"beside-a-table.xlsx": "sheet-too-large"}
     assert inline.processed == 0
+
+
+def test_a_sheet_nothing_reads_is_parsed_for_its_extent_only(tmp_path: Path) -> None:
+    """A sheet no name or table reads, which python-calamine cannot parse (a cell citing a shared string
+    that is not there): the full pre-check does not look so far, and the isolated ingest, which parses
+    the sheet for its extent alone, does not refuse the file for it either."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    broken = b'<row r="99"><c r="A99" t="s"><v>12345</v></c></row></sheetData>'
+    _sample_with(folder / "odd-lists.xlsx", {LISTS: (b"</sheetData>", broken)})
+    for name, kwargs in (("isolated", {"workers": 1}), ("inline", {"executor": InlineExecutor()})):
+        summary = ingest([folder], tmp_path / name, progress=False, **kwargs)
+        assert (summary.processed, summary.quarantined) == (1, 0), name
