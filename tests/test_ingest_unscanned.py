@@ -1,10 +1,11 @@
-"""The ingest's isolated workers leave the far-cell scan to the reader (pipeline.safety): the verdicts must not change.
+"""The ingest's isolated workers leave the far-cell scan to the reader: same refusals for what reaches it.
 
 Each hostile file is given to the ingest twice: with its isolated workers (the pre-check without the
 scan; the reader judges the extents it meets; a file that kills its worker is pre-checked in full
 afterwards, which names it) and in this process with the InlineExecutor (the full pre-check first, as
-`shinsei validate` does). Both must quarantine it with the same refusal. The one place they part is
-written down by the last test.
+`shinsei validate` does). Both must quarantine it with the same refusal. Where they part (what never
+reaches python-calamine's cells, and a far cell beside a table) is written down by
+test_where_the_isolated_ingest_and_the_full_pre_check_part.
 """
 
 from __future__ import annotations
@@ -113,17 +114,31 @@ def test_the_reader_judges_the_extent_it_reads(hostile: tuple[Path, dict[str, st
     assert "150,000" in err.value.detail
 
 
-def test_a_far_cell_beside_a_table_is_read_by_the_isolated_ingest(tmp_path: Path) -> None:
-    """Where the two part: a survivable far cell on a sheet read only through its table. python-calamine
-    parses the whole sheet for the table (it reports the table's extent, not the sheet's), so the worker
-    reads the file as it is; the full pre-check, as in `shinsei validate`, refuses it."""
+# Where the two part: what lies beyond the limits but never reaches python-calamine's cells (it survives
+# them and the extent it reads is within the limits), or a survivable far cell on a sheet read only
+# through its table (python-calamine reports the table's extent, not the sheet's).
+PARTING = {
+    "beside-a-table": {PARTICIPANTS: (b"</sheetData>", FAR_ROW + b"</sheetData>")},
+    "dimension": {LISTS: (b'<dimension ref="A1:I13" />', b'<dimension ref="A1:I150000" />')},
+    "empty-row": {PLAN: (b"</sheetData>", b'<row r="150000"/></sheetData>')},
+    "formatting": {PLAN: (b"</sheetData>", b'<row r="150000"><c r="A150000" s="1"/></row></sheetData>')},
+}
+
+
+@pytest.mark.parametrize("case", [*PARTING, "not-a-sheet"])
+def test_where_the_isolated_ingest_and_the_full_pre_check_part(tmp_path: Path, case: str) -> None:
+    """The isolated ingest reads these files as they are; the full pre-check, as in `shinsei validate`,
+    refuses them (sheet-too-large), so the applicant is still asked to delete stray far-away cells."""
     folder = tmp_path / "in"
     folder.mkdir()
-    _far_row_in(PARTICIPANTS, folder / "beside-a-table.xlsx")
+    if case == "not-a-sheet":  # a part nothing reads as a sheet, holding what looks like a far cell
+        _sample_with(folder / f"{case}.xlsx", {}, {"customXml/item1.xml": b'<r><c r="XFD1048576"><v>1</v></c></r>'})
+    else:
+        _sample_with(folder / f"{case}.xlsx", PARTING[case])
     isolated = ingest([folder], tmp_path / "isolated", workers=1, progress=False)
     inline = ingest([folder], tmp_path / "inline", executor=InlineExecutor(), progress=False)
     assert isolated.processed == 1 and isolated.quarantined == 0
-    assert _reasons(tmp_path / "inline") == {"beside-a-table.xlsx": "sheet-too-large"}
+    assert _reasons(tmp_path / "inline") == {f"{case}.xlsx": "sheet-too-large"}
     assert inline.processed == 0
 
 
