@@ -169,15 +169,9 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
         try:
             latest = store.latest()
             docs = slim_documents(store, latest)
-            store.name_submissions(docs)
-            cross = run_cross_checks(docs)
-            store.replace_cross_findings(cross)
-            conc = concentration(docs)
-            del docs
-            quarantine = store.quarantined()
-            write_json(out / "quarantine.json", quarantine)
-            write_json(out / "crosscheck.json", cross)
+            store.name_submissions(docs)  # before the rows: the Applications sheet shows these names
             with ExportWriter(out / "exports") as exports:
+                # The rows first, so the child writes review.xlsx while the cross-checks run here.
                 for app in applications(store, latest):
                     rows = application_rows(app)  # worked out once, for the exports and for review.xlsx
                     exports.add_application_rows(*rows)
@@ -186,6 +180,14 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
                     rows = submission_rows(doc, report)
                     exports.add_submission(*rows)
                     pipe.send("submission", rows)
+                pipe.flush()
+                cross = run_cross_checks(docs)
+                store.replace_cross_findings(cross)
+                conc = concentration(docs)
+                del docs
+                quarantine = store.quarantined()
+                write_json(out / "quarantine.json", quarantine)
+                write_json(out / "crosscheck.json", cross)
                 pipe.send("finish", (cross, conc, quarantine))
                 pipe.close()
                 exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
