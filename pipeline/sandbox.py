@@ -676,20 +676,26 @@ class IsolatedPool(Record):
     when a worker dies the task it was running is known (the oldest unanswered); the tasks queued
     behind it are sent again to a fresh worker, never reported as failed. Its time limit starts when
     the task starts, i.e. when the result before it arrives.
+
+    ``keep_stderr``: each worker's stderr goes to an in-memory file (Linux), read when the worker is retired:
+    a worker that dies has its first line in its WorkerFailed's detail, one that ends well has all of it
+    passed on to ours then. For a batch with a progress line (the ingest); a server whose workers log as
+    they go (the add-in) leaves it off.
     """
 
-    _fields = ("workers", "timeout", "memory_bytes", "max_tasks_per_worker", "prefetch", "_live")
+    _fields = ("workers", "timeout", "memory_bytes", "max_tasks_per_worker", "prefetch", "keep_stderr", "_live")
     __slots__ = _fields
     _hidden = frozenset({"_live"})
 
     def __init__(self, workers: int = _WORKERS, timeout: float | None = DEFAULT_TIMEOUT,
                  memory_bytes: int | None = DEFAULT_MEMORY, max_tasks_per_worker: int = 100,
-                 prefetch: int = 2) -> None:
+                 prefetch: int = 2, keep_stderr: bool = False) -> None:
         self.workers = workers
         self.timeout = timeout
         self.memory_bytes = memory_bytes
         self.max_tasks_per_worker = max_tasks_per_worker
         self.prefetch = prefetch
+        self.keep_stderr = keep_stderr
         self._live: list[_Worker] = []
 
     def imap_unordered(self, fn: Callable[..., Any], tasks: Iterable[tuple[Any, ...]]) -> Iterator[_Outcome]:
@@ -821,7 +827,7 @@ class IsolatedPool(Record):
         # The parent's ends, ours included, copied by fork: while the worker holds them it never sees EOF.
         inherited = [w.conn.fileno() for w in self._live] + [w.errors for w in self._live if w.errors >= 0]
         inherited.append(parent.fileno())
-        errors = _stderr_file() if _FORK else -1
+        errors = _stderr_file() if _FORK and self.keep_stderr else -1
         args = (child, self.memory_bytes, self.timeout, self.max_tasks_per_worker, inherited, errors)
         proc: Any = (_ForkedProcess(_pool_worker, args) if _FORK
                      else _mp_context().Process(target=_pool_worker, name="shinsei-pool-worker", args=args))

@@ -276,7 +276,7 @@ def test_a_pool_worker_s_last_words_go_to_its_failure_not_to_the_terminal(capfd:
     it wrote passed on."""
     tasks = [(last_words, ("memory allocation of 137432662016 bytes failed\nstack backtrace:\n  0: rust_oom\n",)),
              (warn, ("a warning from a worker\n",))]
-    with IsolatedPool(workers=2, timeout=30) as pool:
+    with IsolatedPool(workers=2, timeout=30, keep_stderr=True) as pool:
         results = dict(pool.imap_tasks(tasks))
     crashed = results[0]
     assert isinstance(crashed, WorkerFailed) and crashed.code == "worker-crashed"
@@ -285,6 +285,14 @@ def test_a_pool_worker_s_last_words_go_to_its_failure_not_to_the_terminal(capfd:
     err = capfd.readouterr().err
     assert "memory allocation" not in err and "backtrace" not in err
     assert "a warning from a worker" in err
+
+
+def test_a_pool_worker_writes_to_our_stderr_as_it_goes_unless_asked(capfd: pytest.CaptureFixture[str]) -> None:
+    """Without keep_stderr (the add-in's lanes) a worker's lines reach stderr while it lives: a server's log."""
+    with IsolatedPool(workers=1, timeout=30) as pool:
+        for _, result in pool.imap_tasks([(warn, ("logged as it happens\n",))]):
+            assert result == 1
+            assert "logged as it happens" in capfd.readouterr().err  # before the pool retires the worker
 
 
 def test_pool_imap_unordered_recycles_workers_and_limits_memory() -> None:

@@ -39,7 +39,8 @@ class LocalProcessExecutor:
     def __init__(self, workers: int, *, timeout: float = 60.0, memory_bytes: int = 2 * 1024**3,
                  max_tasks_per_worker: int = 1000, prefetch: int = 8) -> None:
         self.pool = IsolatedPool(workers=workers, timeout=timeout, memory_bytes=memory_bytes,
-                                 max_tasks_per_worker=max_tasks_per_worker, prefetch=prefetch)
+                                 max_tasks_per_worker=max_tasks_per_worker, prefetch=prefetch,
+                                 keep_stderr=True)  # a dying worker's last words never cross the progress line
 
     def map_unordered(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
         yield from self.pool.imap_unordered(fn, tasks)
