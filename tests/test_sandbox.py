@@ -287,6 +287,15 @@ def test_a_pool_worker_s_last_words_go_to_its_failure_not_to_the_terminal(capfd:
     assert "a warning from a worker" in err
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked by the pool on Linux only")
+def test_kept_stderr_files_are_closed_with_their_workers() -> None:
+    """Twenty workers, one task each, their stderr kept: no descriptor is left behind in the caller."""
+    before = len(os.listdir("/proc/self/fd"))
+    with IsolatedPool(workers=2, timeout=30, max_tasks_per_worker=1, keep_stderr=True) as pool:
+        assert sorted(r for _, r in pool.imap_unordered(add, [(i,) for i in range(20)])) == list(range(20))
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_a_pool_worker_writes_to_our_stderr_as_it_goes_unless_asked(capfd: pytest.CaptureFixture[str]) -> None:
     """Without keep_stderr (the add-in's lanes) a worker's lines reach stderr while it lives: a server's log."""
     with IsolatedPool(workers=1, timeout=30) as pool:
