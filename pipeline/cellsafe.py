@@ -6,10 +6,10 @@ prefixed with an apostrophe, the convention spreadsheets show as plain text.
 
 from __future__ import annotations
 
-TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> object:
-    if isinstance(value, str) and value.startswith(TRIGGERS):
+    if isinstance(value, str) and value.startswith(_TRIGGERS):
         return "'" + value
     return value
