@@ -50,8 +50,7 @@ from pipeline.workbook import read_workbook
 warm_up()                       # as the ingest's parent does before forking its workers
 shas = [file_sha256(p) for p in paths]
 gc.freeze()
-order = ("none", "pre-check", "read", "validate", "json", "rows", "pickle")
-last = order.index(step)
+last = STEPS.index(step)
 for p, sha in zip(paths, shas):
     if last < 1: break
     members = verified_members(p, scan=False)  # as an isolated worker: far cells left to the reader
@@ -93,7 +92,7 @@ def main() -> None:
     paths = sorted(generate(work / "in", max(args.n, 1), 0))[:args.n]
     n = len(paths)
     script = work / "steps.py"
-    script.write_text(_SCRIPT, encoding="utf-8")
+    script.write_text(f"STEPS = {STEPS!r}\n{_SCRIPT}", encoding="utf-8")  # the same steps, in the same order
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).parents[1] / "pipeline")],
                    check=True)  # bytecode compiled once, not inside a counted run
     read = (count(script, "read-all", paths, True) - count(script, "none", paths, True)) / n
