@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,20 @@ def test_a_sheet_nothing_reads_is_parsed_for_its_extent_only(tmp_path: Path) -> 
     for name, kwargs in (("isolated", {"workers": 1}), ("inline", {"executor": InlineExecutor()})):
         summary = ingest([folder], tmp_path / name, progress=False, **kwargs)
         assert (summary.processed, summary.quarantined) == (1, 0), name
+
+
+def test_a_libreoffice_saved_workbook_is_read_alike_both_ways(tmp_path: Path,
+                                                               libreoffice: Callable[[Path], Path]) -> None:
+    """A workbook re-saved by LibreOffice (its own <dimension>, <cols> and empty formatted cells): the
+    isolated ingest, which leaves far cells to the reader, stores what the full pre-check's path stores."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "resaved.xlsx").write_bytes(libreoffice(_sample_with(tmp_path / "resaved.xlsx", {})).read_bytes())
+    for name, kwargs in (("isolated", {"workers": 1}), ("inline", {"executor": InlineExecutor()})):
+        summary = ingest([folder], tmp_path / name, progress=False, json_dir=tmp_path / name, **kwargs)
+        assert (summary.processed, summary.quarantined) == (1, 0), name
+    for kind in ("submissions", "findings"):
+        isolated = sorted((tmp_path / "isolated" / kind).glob("*.json"))
+        assert [p.name for p in isolated] == [p.name for p in sorted((tmp_path / "inline" / kind).glob("*.json"))]
+        assert [p.read_bytes() for p in isolated] == [(tmp_path / "inline" / kind / p.name).read_bytes()
+                                                      for p in isolated]
