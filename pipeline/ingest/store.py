@@ -444,19 +444,21 @@ def file_rows(sha: str, report: dict[str, Any], documents: tuple[str, str] = ("{
 
     sub = report["submission"]
     pack = load_pack(sub["program"])
+    budget, people_keys, budget_keys = _bound_keys(pack)
     verdicts = {i: (f["actual"]["verdict"], f["actual"].get("reason"))
-                for i, f in cost_findings(report["findings"], pack.bound_table("budget") or "").items()}
-    src_rows = sub["source"]["tables"].get(pack.bound_table("budget") or "", {})
+                for i, f in cost_findings(report["findings"], budget).items()}
+    src_rows = sub["source"]["tables"].get(budget, {})
+    src_sheet, at = src_rows.get("sheet"), src_rows.get("rows", [])
     days = _visit_days(sub, pack)
-    cell = pack.cell
-    people = [{"sha256": sha, "idx": i, **{c: cell(p, "people", c) for c in _PEOPLE},
-               "visit_days": days.get(cell(p, "people", "no"))}
+    no = pack.bind("people", "no")
+    people = [{"sha256": sha, "idx": i, **{c: p.get(k) if k else None for c, k in people_keys},
+               "visit_days": days.get(p.get(no) if no else None)}
               for i, p in enumerate(pack.rows(sub, "people"))]
-    items = [{"sha256": sha, "idx": i, **{c: cell(b, "budget", c) for c in _BUDGET},
-              "verdict": verdicts.get(i, ("ok", None))[0], "reason": verdicts.get(i, ("ok", None))[1],
-              "sheet": src_rows.get("sheet"),
-              "row": src_rows["rows"][i] if i < len(src_rows.get("rows", [])) else None}
-             for i, b in enumerate(pack.rows(sub, "budget"))]
+    ok = ("ok", None)
+    items = [{"sha256": sha, "idx": i, **{c: b.get(k) if k else None for c, k in budget_keys},
+              "verdict": verdicts.get(i, ok)[0], "reason": verdicts.get(i, ok)[1],
+              "sheet": src_sheet, "row": at[i] if i < len(at) else None}
+             for i, b in enumerate((sub.get(budget) or []) if budget else [])]
     found = [{"sha256": sha, "idx": i, "code": f["code"], "severity": f["severity"],
               "sheet": f["location"].get("sheet"), "cell": f["location"].get("cell"),
               "row": f["location"].get("row"), "message_ja": f["message_ja"], "message_en": f["message_en"],
@@ -472,6 +474,21 @@ def file_rows(sha: str, report: dict[str, Any], documents: tuple[str, str] = ("{
 # The database's columns, by the binding concept that fills them (the same names).
 _PEOPLE = ("no", "name", "role", "direction", "country", "affiliation", "category", "birth_date")
 _BUDGET = ("category", "subcategory", "description", "unit_price", "quantity", "amount", "fiscal_year")
+
+
+def _bound_keys(pack: Pack) -> tuple[str, list[tuple[str, str | None]], list[tuple[str, str | None]]]:
+    """The budget table's key, and (database column, the form's column key) of people and of budget lines.
+
+    Looked up once per pack and process, not through Pack.cell for every value of every row."""
+    found = _BOUND_KEYS.get(pack.id)
+    if found is None or found[0] is not pack:
+        found = _BOUND_KEYS[pack.id] = (pack, (pack.bound_table("budget") or "",
+                                               [(c, pack.bind("people", c)) for c in _PEOPLE],
+                                               [(c, pack.bind("budget", c)) for c in _BUDGET]))
+    return found[1]
+
+
+_BOUND_KEYS: dict[str, tuple[Pack, tuple[str, list[tuple[str, str | None]], list[tuple[str, str | None]]]]] = {}
 
 
 def _visit_days(sub: dict[str, Any], pack: Pack) -> dict[int, int]:
