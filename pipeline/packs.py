@@ -491,15 +491,26 @@ def all_packs() -> list[Pack]:
 
 def pack_for_template(template_id: str) -> Pack | None:
     """The pack whose template a workbook says it is: the pack of the same name first (one file parsed),
-    else every pack."""
+    else every pack.
+
+    A pack found once is found again without looking for its file (a stat per folder per workbook), for
+    as long as load_pack's cache still holds that very pack."""
+    known = _FOR_TEMPLATE.get(template_id)
+    if known is not None and load_pack(known.id) is known:
+        return known
     if pack_file(template_id) is not None:
         pack = load_pack(template_id)
         if pack.template["id"] == template_id:
+            _FOR_TEMPLATE[template_id] = pack
             return pack
     for pack in all_packs():
         if pack.template["id"] == template_id:
+            _FOR_TEMPLATE[template_id] = pack
             return pack
     return None
+
+
+_FOR_TEMPLATE: dict[str, Pack] = {}  # template id -> its pack (only ids that name a pack: as many as the packs)
 
 
 # ---- what identifies an application across versions (the ingest's submission key) ------------------
