@@ -151,3 +151,36 @@ def test_a_re_ingest_that_finds_nothing_new_loads_neither_the_engine_nor_the_out
     loaded = {"pipeline.validate", "pipeline.submission", "pipeline.rules", "pipeline.eligibility", "alembic",
               "pyarrow", "xlsxwriter", "jsonschema_rs", "python_calamine"} & modules
     assert not loaded, sorted(loaded)
+
+
+BLAS_PROBE = textwrap.dedent("""
+    import atexit, os, sys
+    sys.argv = ["shinsei", "--help"]
+
+    def report():  # what pyarrow brings in where numpy is installed, after the command ran
+        import numpy  # noqa: F401
+        print("threads", len(os.listdir("/proc/self/task")), "setting", os.environ.get("OPENBLAS_NUM_THREADS"))
+
+    atexit.register(report)
+    from pipeline.cli import run
+    run()
+""")
+
+
+@pytest.mark.parametrize(("asked", "setting"), [(None, "1"), ("3", "3")])
+def test_the_command_keeps_numpys_blas_to_one_thread_unless_asked(asked: str | None, setting: str) -> None:
+    """pyarrow imports numpy where it is installed, and numpy's OpenBLAS started a spinning thread per core in
+    every command that writes the exports (~0.1 s of CPU at its import alone). The command sets one thread,
+    unless the user set a number."""
+    pytest.importorskip("numpy")
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("counts threads through /proc")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if asked is not None:
+        env["OPENBLAS_NUM_THREADS"] = asked
+    res = subprocess.run([sys.executable, "-c", BLAS_PROBE], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=ROOT)
+    *_, threads, _, got = res.stdout.split() or ["-"] * 4
+    assert got == setting, res.stdout + res.stderr
+    if asked is None:
+        assert threads == "1", res.stdout + res.stderr  # the main thread alone: OpenBLAS started none
