@@ -44,7 +44,7 @@ from pathlib import Path
 import python_calamine
 
 from pipeline.fill import fill_template
-from pipeline.ingest.worker import dumps_json
+from pipeline.ingest.worker import dumps_json_bytes
 from pipeline.safety import verified_members
 from pipeline.samples import synthetic_applications
 from pipeline.validate import validate_raw, warm_up
@@ -106,7 +106,7 @@ def step_costs(paths: list[Path]) -> dict[str, float]:
         t2 = clock()
         report = validate_raw(raw, sha256="0" * 64)
         t3 = clock()
-        dumps_json(report.to_dict(with_submission=True))
+        dumps_json_bytes(report.to_dict(with_submission=True))
         t4 = clock()
         for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             spent[key] += seconds

@@ -43,7 +43,7 @@ if os.environ.get("BASELINE"):  # benchmarks/ingest.py's read, imported by both 
     raise SystemExit
 from pipeline.filehash import file_sha256
 from pipeline.ingest.store import file_rows
-from pipeline.ingest.worker import dumps_json
+from pipeline.ingest.worker import dumps_json_bytes
 from pipeline.safety import verified_members
 from pipeline.validate import validate_raw, warm_up
 from pipeline.workbook import read_workbook
@@ -59,7 +59,7 @@ for p, sha in zip(paths, shas):
     if last < 3: continue
     out = validate_raw(raw, sha256=sha).to_dict(with_submission=True)
     if last < 4: continue
-    docs = (dumps_json(out["submission"]), dumps_json({k: v for k, v in out.items() if k != "submission"}))
+    docs = (dumps_json_bytes(out["submission"]), dumps_json_bytes({k: v for k, v in out.items() if k != "submission"}))
     if last < 5: continue
     rows = file_rows(sha, out, docs)
     if last < 6: continue

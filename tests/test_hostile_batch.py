@@ -233,7 +233,7 @@ def test_arbitrary_cell_values_normalise_and_store(template_raw: Any, property_s
     with property_store.engine.begin() as conn:
         conn.execute(tables.files.insert().values(sha256=sha, name="p.xlsx", size=1, first_run=1, status="pending"))
     doc.pop("seconds", None)
-    rows = file_rows(sha, doc, (json.dumps(doc["submission"]), "{}"))
+    rows = file_rows(sha, doc, (json.dumps(doc["submission"]).encode(), b"{}"))
     assert property_store.record([(sha, rows)]) == [], "the store takes every value the normaliser emits"
 
 

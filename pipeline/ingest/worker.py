@@ -28,14 +28,14 @@ def process_file(path: str, sha256: str, name: str, json_dir: str | None = None,
     pipeline.safety).
     """
     out = validate_file_report(path, sha256, name, scan=scan)
-    submission = dumps_json(out["submission"])
-    report = dumps_json({k: v for k, v in out.items() if k != "submission"})
+    submission = dumps_json_bytes(out["submission"])
+    report = dumps_json_bytes({k: v for k, v in out.items() if k != "submission"})
     if json_dir is not None:
         write_documents(Path(json_dir), sha256, submission, report)
     return file_rows(sha256, out, (submission, report))
 
 
-def write_documents(folder: Path, sha256: str, submission: str, report: str) -> None:
+def write_documents(folder: Path, sha256: str, submission: str | bytes, report: str | bytes) -> None:
     """``folder/submissions/<sha>.json`` and ``folder/findings/<sha>.json`` (the layout --json-dir promises)."""
     write_text(folder / "submissions" / f"{sha256}.json", submission)
     write_text(folder / "findings" / f"{sha256}.json", report)
@@ -55,7 +55,13 @@ def validate_file_report(path: str, sha256: str, name: str, *, scan: bool = True
 
 
 def dumps_json(data: Any) -> str:
-    """Compact JSON with sorted keys (orjson, ~10x the standard encoder), as the database and the files hold it.
+    """``dumps_json_bytes`` as text."""
+    return dumps_json_bytes(data).decode()
+
+
+def dumps_json_bytes(data: Any) -> bytes:
+    """Compact JSON with sorted keys (orjson, ~10x the standard encoder), as the database and the files hold it,
+    in UTF-8.
 
     Sorted keys make a document the same text whichever database it comes back from (PostgreSQL's
     JSONB reorders keys). Text the database refuses (NUL, lone surrogates) is scrubbed, never stored.
@@ -68,7 +74,7 @@ def dumps_json(data: Any) -> str:
         raw = orjson.dumps(_scrub(data), option=_JSON_OPTIONS)  # a lone surrogate that slipped past the normaliser
     if b"\\u0000" in raw:
         raw = orjson.dumps(_scrub(data), option=_JSON_OPTIONS)
-    return raw.decode()
+    return raw
 
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
@@ -85,16 +91,17 @@ def _scrub(data: Any) -> Any:
     return data
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a file atomically (temp file + rename): a reader never sees half a file.
+def write_text(path: Path, text: str | bytes) -> None:
+    """Write a file atomically (temp file + rename): a reader never sees half a file. Bytes are written as they
+    are (UTF-8 already), text in UTF-8.
 
     The temp file's name starts with settings.TEMP_PREFIX, so the next run deletes what a killed one left.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".json")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text if isinstance(text, bytes) else text.encode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
