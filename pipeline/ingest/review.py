@@ -690,15 +690,20 @@ def _fits(kind: Any) -> Any:
     """What a column of Arrow type ``kind`` keeps of a value: the value, or None when it does not fit.
 
     The engine's rows always fit; this keeps one odd value from failing the whole export (the CSV keeps
-    it as typed)."""
+    it as typed). What fits is exactly what Arrow's JSON reader takes for the type (see _Export.add):
+    a float column takes finite floats and the integers JSON holds (to 2^64), an integer column int64."""
     if pa.types.is_string(kind):
         return lambda v: v if isinstance(v, str) else None
     if pa.types.is_boolean(kind):
         return lambda v: v if isinstance(v, bool) else None
     if pa.types.is_floating(kind):
-        return lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 2**1023 else None
+        return lambda v: v if (isinstance(v, float) and math.isfinite(v)) or (
+            isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**64) else None
     return lambda v: v if isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 else (
         int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else None)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # what orjson writes as Arrow's JSON reader reads it
 
 
 def _json_line(row: dict[str, Any]) -> bytes:
@@ -723,8 +728,11 @@ class _Export:
         self.schema = pa.schema([(c, _arrow_type(c)) for c in columns])
         self.fits = [_fits(field.type) for field in self.schema]
         fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
-        self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
-        self.csv = csv.writer(self.csv_fh, lineterminator="\n")
+        # errors="replace": a lone surrogate (which no database or reader holds) becomes "?", as in Parquet
+        self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace")
+        # CRLF, as RFC 4180 and Excel: Python's writer (3.11) quotes a field with a lone CR only when the
+        # line ends hold one, and unquoted it would end the row for every reader
+        self.csv = csv.writer(self.csv_fh, lineterminator="\r\n")
         self.csv.writerow(columns)
         fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
         os.close(fd)
@@ -735,12 +743,31 @@ class _Export:
         values = [row.get(c) for c in self.columns]
         self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
         # Into one buffer: orjson's bytes keep their ~8 KB of spare capacity, which a list of them would hold.
-        self.batch += _json_line({c: fit(v) for c, fit, v in zip(self.columns, self.fits, values, strict=True)
-                                  if v is not None})
+        # A row of plain values goes as it is: Arrow's reader refuses, for the whole batch, any value its
+        # column's type cannot take, and _flush then fits the batch value by value. A row of other types
+        # (a str subclass, a datetime) or one orjson refuses (a lone surrogate, an integer past 64 bits) is
+        # fitted here. ~3 µs a row instead of ~7.
+        if _PLAIN.issuperset(map(type, values)):
+            try:
+                self.batch += orjson.dumps(row)  # its other keys are ignored by the reader, as are nulls
+            except orjson.JSONEncodeError:
+                self.batch += self._fitted(values)
+        else:
+            self.batch += self._fitted(values)
         self.batch += b"\n"
         self.rows += 1
         if self.rows >= self.BATCH:
             self._flush()
+
+    def _fitted(self, values: list[Any]) -> bytes:
+        return _json_line({c: fit(v) for c, fit, v in zip(self.columns, self.fits, values, strict=True)
+                           if v is not None})
+
+    def _read(self, data: bytes) -> Any:
+        return pa_json.read_json(io.BytesIO(data),
+                                 read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                                 parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
+                                                                    unexpected_field_behavior="ignore"))
 
     def _flush(self) -> None:
         """The batch as a Parquet row group, parsed by Arrow's JSON reader against the fixed schema.
@@ -753,10 +780,11 @@ class _Export:
             self.pq.write_table(pa.Table.from_batches([], schema=self.schema))  # empty_table() imports pandas
             return
         data = bytes(self.batch)
-        table = pa_json.read_json(io.BytesIO(data),
-                                  read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
-                                  parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
-                                                                     unexpected_field_behavior="ignore"))
+        try:
+            table = self._read(data)
+        except pa.ArrowInvalid:  # a value its column cannot take (3.0 in an integer column): fitted one by one
+            table = self._read(b"".join(self._fitted([row.get(c) for c in self.columns]) + b"\n"
+                                        for row in map(orjson.loads, data.splitlines())))
         if not table.schema.equals(self.schema):  # as it always is; cast() would import pyarrow.compute (~30 ms)
             table = table.select(self.columns).cast(self.schema)
         self.pq.write_table(table)
