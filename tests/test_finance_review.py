@@ -7,6 +7,8 @@ Runs against SQLite, and against PostgreSQL when SHINSEI_TEST_PG_URL is set (as 
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import json
 import math
 import subprocess
@@ -313,6 +315,30 @@ def test_cli_import_refusal_log_and_status(batch: Any, tmp_path: Path) -> None:
     assert none.returncode == 2 and "shinsei ingest" in none.stderr and "Traceback" not in none.stderr
     exported = (out / "exports" / "review_log.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(exported) == 1 + 9  # the eight decisions and the status, in the exports too
+
+
+def test_log_csv_keeps_a_comments_lone_carriage_return_in_its_field(batch: Any) -> None:
+    """A comment with a lone carriage return (text pasted from an old Mac file) is one field of one row,
+    in `review log --csv` and in exports/review_log.csv alike (Python 3.11's writer quotes it only when
+    the line ends hold a CR)."""
+    _, out, url, ledger = batch
+    if url:
+        pytest.skip("the CLI is run against the SQLite database of the output folder")
+    from pipeline.finance.worklist import LOG_COLUMNS
+    from pipeline.ingest.run import refresh_outputs
+
+    key = ledger.applications()[0].key
+    comment = "予算超過\r再提出を依頼"
+    ledger.set_status(key, "rejected", reviewer="佐藤", comment=comment)
+    log = subprocess.run([sys.executable, "-m", "pipeline.cli", "review", "log", "--out", str(out), "--csv"],
+                         capture_output=True, timeout=300)
+    assert log.returncode == 0, log.stderr.decode()
+    rows = list(csv.reader(io.StringIO(log.stdout.decode(), newline="")))
+    assert len(rows) == 2 and rows[1][LOG_COLUMNS.index("comment")] == comment
+    assert refresh_outputs(out)
+    with (out / "exports" / "review_log.csv").open(encoding="utf-8-sig", newline="") as fh:
+        exported = list(csv.reader(fh))
+    assert len(exported) == 2 and exported[1][LOG_COLUMNS.index("comment")] == comment
 
 
 def test_every_flagged_line_of_every_sample_is_on_the_worklist(tmp_path: Path) -> None:

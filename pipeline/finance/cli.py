@@ -269,7 +269,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.csv:
         from pipeline.cellsafe import neutralise
 
-        w = csv.writer(sys.stdout, lineterminator="\n")
+        w = csv.writer(sys.stdout, lineterminator="\r\n")  # as the exports: a comment's lone CR stays quoted
         w.writerow(LOG_COLUMNS)
         for e in ledger.log(key):
             w.writerow([neutralise(v) if isinstance(v, str) else v for v in (e[c] for c in LOG_COLUMNS)])
