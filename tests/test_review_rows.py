@@ -19,8 +19,8 @@ import xlsxwriter
 from pipeline.ingest.xlsx_rows import RowWorksheet
 
 TEXTS = ["plain", "航空券 東京–デリー", "a & b < c > d", ' "quoted" ', " leading", "trailing ", "tab\there",
-         "line\nbreak", "ctrl\x01\x1f", "_x0041_ literal", "non\ufffechar", "=SUM(A1)", "x" * 40_000,
-         "あ" * 20_000, "🙂" * 17_000, ""]
+         "line\nbreak", "carriage\rreturn", "crlf\r\nline", "ctrl\x01\x1f", "_x0041_ literal", "non\ufffechar",
+         "=SUM(A1)", "x" * 40_000, "あ" * 20_000, "🙂" * 17_000, ""]
 NUMBERS = [0, 1, -5, 7_700_000, 2**53, 0.1, 10.8, 1e-7, 123456789.125, True, False,
            2**53 - 1, -(2**53 - 1), -2**53, 2**53 + 1, 10**17 + 3]  # integers written without a float, and not
 

@@ -16,7 +16,9 @@ formulas included, into the reviewers' workbook. Here every text is escaped.
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +53,26 @@ def _text_xml(text: str) -> str:
 
 class RowWorksheet(Worksheet):
     """A worksheet (``Workbook.add_worksheet(name, worksheet_class=RowWorksheet)``) with ``write_values``."""
+
+    def _write_optimized_sheet_data(self) -> None:
+        """xlsxwriter's, with the buffered rows copied into the sheet's XML as bytes.
+
+        Its own copy reads them back as text and writes them again, decoding and encoding every byte of the
+        sheet: ~60 ms for 1,000 submissions' 12 MB, in the review.xlsx child whose last step the ingest waits
+        for. The buffer is UTF-8 (xlsxwriter opens it so) and holds no carriage return (a text's is written
+        _x000D_), so the bytes are those the text copy writes. Any other writer: xlsxwriter's own copy."""
+        target = getattr(self.fh, "buffer", None)
+        if self.dim_rowmin is None or target is None or getattr(self.row_data_fh, "encoding", "") != "utf-8":
+            super()._write_optimized_sheet_data()
+            return
+        self._xml_start_tag("sheetData")
+        self.row_data_fh.flush()  # the last row, written by the packager just before
+        self.fh.flush()           # the sheet's head, before the rows go under it
+        with open(self.row_data_filename, "rb") as rows:
+            shutil.copyfileobj(rows, target, 1 << 20)
+        self.row_data_fh.close()
+        os.unlink(self.row_data_filename)
+        self._xml_end_tag("sheetData")
 
     def column_formats(self, formats: Sequence[Format | None]) -> None:
         """The format of each column's cells, as given to ``set_column`` (their ``s`` attribute)."""
