@@ -746,7 +746,7 @@ class _Export:
         # A row of plain values goes as it is: Arrow's reader refuses, for the whole batch, any value its
         # column's type cannot take, and _flush then fits the batch value by value. A row of other types
         # (a str subclass, a datetime) or one orjson refuses (a lone surrogate, an integer past 64 bits) is
-        # fitted here. ~3 µs a row instead of ~7.
+        # fitted here. ~1.6 µs a row instead of ~4.4 (the values' list included).
         if _PLAIN.issuperset(map(type, values)):
             try:
                 self.batch += orjson.dumps(row)  # its other keys are ignored by the reader, as are nulls
