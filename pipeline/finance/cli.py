@@ -267,9 +267,9 @@ def cmd_log(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
     key = _app_key(ledger, args.submission) if args.submission else None
     if args.csv:
-        from pipeline.cellsafe import neutralise
+        from pipeline.cellsafe import CSV_LINE_END, neutralise
 
-        w = csv.writer(sys.stdout, lineterminator="\r\n")  # as the exports: a comment's lone CR stays quoted
+        w = csv.writer(sys.stdout, lineterminator=CSV_LINE_END)
         w.writerow(LOG_COLUMNS)
         for e in ledger.log(key):
             w.writerow([neutralise(v) if isinstance(v, str) else v for v in (e[c] for c in LOG_COLUMNS)])

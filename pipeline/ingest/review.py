@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 import xlsxwriter
 import xlsxwriter.workbook
 
-from pipeline.cellsafe import neutralise
+from pipeline.cellsafe import CSV_LINE_END, neutralise
 from pipeline.finance import worklist
 from pipeline.finance.ledger import Application
 from pipeline.finance.lines import cost_findings
@@ -730,9 +730,7 @@ class _Export:
         fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
         # errors="replace": a lone surrogate (which no database or reader holds) becomes "?", as in Parquet
         self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace")
-        # CRLF, as RFC 4180 and Excel: Python's writer (3.11) quotes a field with a lone CR only when the
-        # line ends hold one, and unquoted it would end the row for every reader
-        self.csv = csv.writer(self.csv_fh, lineterminator="\r\n")
+        self.csv = csv.writer(self.csv_fh, lineterminator=CSV_LINE_END)
         self.csv.writerow(columns)
         fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
         os.close(fd)
