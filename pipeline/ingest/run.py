@@ -1,8 +1,8 @@
 """The ingest job: discover -> register -> process in isolated workers -> store -> cross-check -> review.
 
-Nothing lost, nothing doubled: files are known by content hash; every file's JSON is written
-atomically and its rows in one transaction; a killed run is resumed by running it again, and
-the outputs are rebuilt from the database at the end of every run.
+Nothing lost, nothing doubled: files are known by content hash; each file's documents (its normalised
+JSON) and rows are stored in one transaction with its batch; a killed run is resumed by running it again;
+the outputs are rebuilt from the database at the end of a run that changed it, and only then.
 """
 
 from __future__ import annotations
