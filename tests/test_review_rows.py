@@ -78,6 +78,26 @@ def test_same_xml_as_xlsxwriter(tmp_path: Path) -> None:
         assert fast.read("xl/worksheets/sheet1.xml") == stock.read("xl/worksheets/sheet1.xml")  # dimension too
 
 
+@pytest.mark.parametrize("linesep", ["\n", "\r\n"])
+def test_sheet_copied_as_bytes_only_where_text_lines_end_lf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          linesep: str) -> None:
+    """The byte copy of the buffered rows is taken where text files end lines with LF, and xlsxwriter's own
+    text copy elsewhere (a buffer written as text on Windows holds CRLF): the same sheet either way."""
+    from xlsxwriter.worksheet import Worksheet
+
+    text_copies: list[type] = []
+    text_copy = Worksheet._write_optimized_sheet_data
+    monkeypatch.setattr(Worksheet, "_write_optimized_sheet_data",
+                        lambda self: text_copies.append(type(self)) or text_copy(self))
+    monkeypatch.setattr("pipeline.ingest.xlsx_rows.os.linesep", linesep)
+    heights = {1: 30}
+    _write(tmp_path / "stock.xlsx", False, heights)
+    _write(tmp_path / "fast.xlsx", True, heights)
+    assert (RowWorksheet in text_copies) == (linesep != "\n")
+    with zipfile.ZipFile(tmp_path / "fast.xlsx") as fast, zipfile.ZipFile(tmp_path / "stock.xlsx") as stock:
+        assert fast.read("xl/worksheets/sheet1.xml") == stock.read("xl/worksheets/sheet1.xml")
+
+
 def test_values_read_back(tmp_path: Path) -> None:
     _write(tmp_path / "fast.xlsx", True, {})
     grid = python_calamine.CalamineWorkbook.from_path(str(tmp_path / "fast.xlsx")).get_sheet_by_name("S").to_python()

@@ -60,9 +60,12 @@ class RowWorksheet(Worksheet):
         Its own copy reads them back as text and writes them again, decoding and encoding every byte of the
         sheet: ~60 ms for 1,000 submissions' 12 MB, in the review.xlsx child whose last step the ingest waits
         for. The buffer is UTF-8 (xlsxwriter opens it so) and holds no carriage return (a text's is written
-        _x000D_), so the bytes are those the text copy writes. Any other writer: xlsxwriter's own copy."""
+        _x000D_), so the bytes are those the text copy writes: where text files end lines with "\n" (a text
+        buffer on Windows would hold "\r\n" that reading it back as text turns into "\n"). Any other writer or
+        platform: xlsxwriter's own copy."""
         target = getattr(self.fh, "buffer", None)
-        if self.dim_rowmin is None or target is None or getattr(self.row_data_fh, "encoding", "") != "utf-8":
+        if (self.dim_rowmin is None or target is None or os.linesep != "\n"
+                or getattr(self.row_data_fh, "encoding", "") != "utf-8"):
             super()._write_optimized_sheet_data()
             return
         self._xml_start_tag("sheetData")
