@@ -1,6 +1,6 @@
 """The Parquet exports keep what fits a column's type and nothing else, whatever a row holds.
 
-pipeline.ingest.review._Export sends a row of plain values to Arrow's JSON reader as it is and fits
+pipeline.ingest.exports._Export sends a row of plain values to Arrow's JSON reader as it is and fits
 a batch value by value only when the reader refuses it; these tests hold both paths to one rule,
 written out here independently: a text column keeps text, a boolean column booleans, an integer
 column int64 (and floats that are whole numbers), a float column finite floats and the integers
@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.ingest import review
-from pipeline.ingest.review import write_exports
+from pipeline.ingest import exports
+from pipeline.ingest.exports import write_exports
 
-# Column names fix the Parquet type (review._arrow_type): one of each kind.
+# Column names fix the Parquet type (exports._arrow_type): one of each kind.
 COLUMNS = {"description": "text", "over_base": "bool", "amount": "int", "quantity": "float"}
 
 
@@ -80,7 +80,7 @@ def _same(got: Any, want: Any) -> bool:
        batch=st.integers(1, 5))
 def test_parquet_keeps_what_fits_and_csv_keeps_all(rows: list[dict[str, Any]], batch: int, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(review._Export, "BATCH", batch)  # several batches: clean ones and refused ones
+    monkeypatch.setattr(exports._Export, "BATCH", batch)  # several batches: clean ones and refused ones
     folder = tmp_path / f"x{len(list(tmp_path.iterdir()))}"
     write_exports(folder, {"odd": rows})
     got = _read(folder, "odd")
@@ -100,14 +100,14 @@ def test_a_clean_batch_is_read_once_and_a_refused_one_fitted(tmp_path: Path, mon
     """The engine's rows are read by Arrow as they are; one whole-number float in an integer column sends
     its batch (and only its batch) through the fitting."""
     reads: list[int] = []
-    real = review._Export._read
+    real = exports._Export._read
 
-    def counting(self: review._Export, data: bytes) -> Any:
+    def counting(self: exports._Export, data: bytes) -> Any:
         reads.append(data.count(b"\n"))
         return real(self, data)
 
-    monkeypatch.setattr(review._Export, "_read", counting)
-    monkeypatch.setattr(review._Export, "BATCH", 2)
+    monkeypatch.setattr(exports._Export, "_read", counting)
+    monkeypatch.setattr(exports._Export, "BATCH", 2)
     rows = [{"description": "a", "over_base": False, "amount": 1, "quantity": 1.5},
             {"description": "b", "over_base": True, "amount": 2, "quantity": 2},
             {"description": "c", "over_base": None, "amount": 3.0, "quantity": None},

@@ -404,6 +404,7 @@ def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path
     Either side failing midway fails the run with that side's error, leaves no temporary file and no
     marker saying the outputs are current; the next run builds the same outputs as a run that never failed.
     """
+    from pipeline.ingest import exports as exports_module
     from pipeline.ingest import review as review_module
     from pipeline.settings import TEMP_PREFIX
 
@@ -419,7 +420,7 @@ def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path
             raise RuntimeError(f"{fails} failed on purpose")
         return real(self, *args)
 
-    cls = review_module.ReviewWriter if fails == "review child" else review_module.ExportWriter
+    cls = review_module.ReviewWriter if fails == "review child" else exports_module.ExportWriter
     real = cls.add_submission
     monkeypatch.setattr(cls, "add_submission", broken)  # the child is forked: it has the patch too
     with pytest.raises(Exception, match=f"{fails} failed on purpose"):

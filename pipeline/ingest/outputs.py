@@ -20,7 +20,8 @@ import orjson
 
 from pipeline.finance.ledger import Application, Ledger
 from pipeline.ingest.crosscheck import concentration, run_cross_checks
-from pipeline.ingest.review import ExportWriter, ReviewWriter, application_rows, submission_rows
+from pipeline.ingest.exports import ExportWriter
+from pipeline.ingest.review import ReviewWriter, application_rows, submission_rows
 from pipeline.ingest.store import Store
 from pipeline.ingest.worker import write_json
 from pipeline.packs import load_pack

@@ -1,9 +1,9 @@
-"""The finance review workbook (review.xlsx) and the same tables as CSV and Parquet.
+"""The finance review workbook (review.xlsx), and the rows its tables and the exports share.
 
 Summary (one row per submission), Items (every cost line with its verdict), Unknown categories,
 Findings, Cross-checks, Concentration, Quarantine and charts. Built with xlsxwriter: fast, charts
 and conditional formats, and strings written as strings; every text is neutralised anyway, since
-the same tables go to CSV where nothing protects them.
+the same tables go to CSV (pipeline.ingest.exports) where nothing protects them.
 
 No single file may change the shape of these outputs: the Summary has one column per budget
 category of the packs' category lists plus one bucket for categories the packs do not know (those
@@ -14,9 +14,7 @@ with a row saying where the rest is. xlsxwriter drops cells past the limits sile
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
-import io
 import math
 import os
 import re
@@ -29,14 +27,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import orjson
-import pyarrow as pa
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 import xlsxwriter
 import xlsxwriter.workbook
 
-from pipeline.cellsafe import CSV_LINE_END, neutralise
+from pipeline.cellsafe import neutralise
 from pipeline.finance import worklist
 from pipeline.finance.ledger import Application
 from pipeline.finance.lines import cost_findings
@@ -665,228 +659,3 @@ def write_review(path: Path, summary: list[dict[str, Any]], items: list[dict[str
             for row in rows:
                 writer.add(table, row)
         return writer.finish(cross, conc, quarantine)
-
-
-_FLOAT_COLUMNS = frozenset({"overhead_pct", "quantity"})
-_BOOL_COLUMNS = frozenset({"over_base", "over_base_reason"})
-_INT_COLUMNS = frozenset({"version", "direct_total", "overhead", "total", "errors", "warnings", "row", "unit_price",
-                          "amount", "fiscal_year", "lines", "applications", "requested_yen", "size", "versions", "seq",
-                          "flagged_lines", "undecided", "id", *worklist.MONEY_COLUMNS})
-QUARANTINE_EXPORT = ["name", "sha256", "size", "error_code", "error_ja", "error_en"]
-
-
-def _arrow_type(column: str) -> Any:
-    """The Parquet type of a column, fixed by its name: the same schema whatever the rows (or none)."""
-    if column in _FLOAT_COLUMNS:
-        return pa.float64()
-    if column in _BOOL_COLUMNS:
-        return pa.bool_()
-    if column in _INT_COLUMNS or (column.startswith("direct_")):
-        return pa.int64()
-    return pa.string()
-
-
-def _fits(kind: Any) -> Any:
-    """What a column of Arrow type ``kind`` keeps of a value: the value, or None when it does not fit.
-
-    The engine's rows always fit; this keeps one odd value from failing the whole export (the CSV keeps
-    it as typed). What fits is exactly what Arrow's JSON reader takes for the type (see _Export.add):
-    a float column takes finite floats and the integers JSON holds (to 2^64), an integer column int64."""
-    if pa.types.is_string(kind):
-        return lambda v: v if isinstance(v, str) else None
-    if pa.types.is_boolean(kind):
-        return lambda v: v if isinstance(v, bool) else None
-    if pa.types.is_floating(kind):
-        return lambda v: v if (isinstance(v, float) and math.isfinite(v)) or (
-            isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**64) else None
-    return lambda v: v if isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 else (
-        int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else None)
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})  # what orjson writes as Arrow's JSON reader reads it
-
-
-def _json_line(row: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(row)
-    except orjson.JSONEncodeError:  # a lone surrogate: replaced, as the database would refuse it anyway
-        return orjson.dumps({k: v.encode("utf-8", "replace").decode() if isinstance(v, str) else v
-                             for k, v in row.items()})
-
-
-class _Export:
-    """One table as CSV (UTF-8 with BOM, for Excel; every text neutralised) and Parquet, written as rows come.
-
-    Rows go to the CSV at once and to Parquet in record batches, so memory stays flat; both files are
-    temporary (settings.TEMP_PREFIX) until ``close`` renames them.
-    """
-
-    BATCH = 4096
-
-    def __init__(self, folder: Path, name: str, columns: list[str]) -> None:
-        self.folder, self.name, self.columns = folder, name, columns
-        self.schema = pa.schema([(c, _arrow_type(c)) for c in columns])
-        self.fits = [_fits(field.type) for field in self.schema]
-        fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
-        # errors="replace": a lone surrogate (which no database or reader holds) becomes "?", as in Parquet
-        self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace")
-        self.csv = csv.writer(self.csv_fh, lineterminator=CSV_LINE_END)
-        self.csv.writerow(columns)
-        fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
-        os.close(fd)
-        self.pq: Any = None
-        self.batch, self.rows = bytearray(), 0  # rows as JSON lines, for Parquet
-
-    def add(self, row: dict[str, Any]) -> None:
-        values = [row.get(c) for c in self.columns]
-        self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
-        # Into one buffer: orjson's bytes keep their ~8 KB of spare capacity, which a list of them would hold.
-        # A row of plain values goes as it is: Arrow's reader refuses, for the whole batch, any value its
-        # column's type cannot take, and _flush then fits the batch value by value. A row of other types
-        # (a str subclass, a datetime) or one orjson refuses (a lone surrogate, an integer past 64 bits) is
-        # fitted here. ~1.6 µs a row instead of ~4.4 (the values' list included).
-        if _PLAIN.issuperset(map(type, values)):
-            try:
-                self.batch += orjson.dumps(row)  # its other keys are ignored by the reader, as are nulls
-            except orjson.JSONEncodeError:
-                self.batch += self._fitted(values)
-        else:
-            self.batch += self._fitted(values)
-        self.batch += b"\n"
-        self.rows += 1
-        if self.rows >= self.BATCH:
-            self._flush()
-
-    def _fitted(self, values: list[Any]) -> bytes:
-        return _json_line({c: fit(v) for c, fit, v in zip(self.columns, self.fits, values, strict=True)
-                           if v is not None})
-
-    def _read(self, data: bytes) -> Any:
-        return pa_json.read_json(io.BytesIO(data),
-                                 read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
-                                 parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
-                                                                    unexpected_field_behavior="ignore"))
-
-    def _flush(self) -> None:
-        """The batch as a Parquet row group, parsed by Arrow's JSON reader against the fixed schema.
-
-        Not ``pa.array`` of Python lists: that imports pandas (~0.3 s of every ingest) to ask whether
-        a list is a pandas object."""
-        if self.pq is None:
-            self.pq = pq.ParquetWriter(self.pq_tmp, self.schema)
-        if not self.rows:
-            self.pq.write_table(pa.Table.from_batches([], schema=self.schema))  # empty_table() imports pandas
-            return
-        data = bytes(self.batch)
-        try:
-            table = self._read(data)
-        except pa.ArrowInvalid:  # a value its column cannot take (3.0 in an integer column): fitted one by one
-            table = self._read(b"".join(self._fitted([row.get(c) for c in self.columns]) + b"\n"
-                                        for row in map(orjson.loads, data.splitlines())))
-        if not table.schema.equals(self.schema):  # as it always is; cast() would import pyarrow.compute (~30 ms)
-            table = table.select(self.columns).cast(self.schema)
-        self.pq.write_table(table)
-        self.batch, self.rows = bytearray(), 0
-
-    def close(self) -> None:
-        if self.rows or self.pq is None:
-            self._flush()
-        self.pq.close()
-        self.csv_fh.close()
-        os.replace(self.csv_tmp, self.folder / f"{self.name}.csv")
-        os.replace(self.pq_tmp, self.folder / f"{self.name}.parquet")
-
-    def abort(self) -> None:
-        for done in (self.pq, self.csv_fh):
-            with contextlib.suppress(Exception):
-                if done is not None:
-                    done.close()
-        for tmp in (self.csv_tmp, self.pq_tmp):
-            Path(tmp).unlink(missing_ok=True)
-
-
-class ExportWriter:
-    """exports/: the review's tables as CSV and Parquet, for pandas users; streamed like ReviewWriter."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder = folder
-        self.tables: dict[str, _Export] = {}
-        for name, columns in (("worklist", worklist.FLAGGED_COLUMNS), ("applications", worklist.APPLICATION_COLUMNS),
-                              ("summary", summary_columns()), ("items", ITEM_COLUMNS),
-                              ("unknown_categories", UNKNOWN_COLUMNS), ("findings", FINDING_COLUMNS)):
-            self.open(name, columns)
-
-    def open(self, name: str, columns: list[str]) -> _Export:
-        self.tables[name] = _Export(self.folder, name, columns)
-        return self.tables[name]
-
-    def add_submission(self, summary: dict[str, Any], items: list[dict[str, Any]], findings: list[dict[str, Any]],
-                       unknown: list[dict[str, Any]]) -> None:
-        self.tables["summary"].add(summary)
-        for table, rows in (("items", items), ("findings", findings), ("unknown_categories", unknown)):
-            for row in rows:
-                self.tables[table].add(row)
-
-    def add_application(self, app: Application) -> None:
-        self.add_application_rows(*application_rows(app))
-
-    def add_application_rows(self, flagged: list[dict[str, Any]], row: dict[str, Any], _totals: Any = None) -> None:
-        for line in flagged:
-            self.tables["worklist"].add(line)
-        self.tables["applications"].add(row)
-
-    def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
-               quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = (),
-               log: Iterable[dict[str, Any]] = ()) -> None:
-        small: list[tuple[str, list[str], Iterable[dict[str, Any]]]] = [("cross_checks", CROSS_COLUMNS,
-                                                                         cross_rows(cross))]
-        small += [(f"by_{dim}", ["program", dim, "applications", "requested_yen"], rows) for dim, rows in conc.items()]
-        small.append(("quarantine", QUARANTINE_EXPORT, quarantine))
-        small.append(("files", worklist.FILE_COLUMNS, (worklist.file_row(r) for r in files)))
-        small.append(("review_log", worklist.LOG_COLUMNS, log))
-        for name, columns, rows in small:
-            table = self.open(name, columns)
-            for row in rows:
-                table.add(row)
-        for table in self.tables.values():
-            table.close()
-
-    def abort(self) -> None:
-        for table in self.tables.values():
-            table.abort()
-
-    def __enter__(self) -> ExportWriter:
-        return self
-
-    def __exit__(self, kind: Any, *_: Any) -> None:
-        if kind is not None:
-            self.abort()
-
-
-_KNOWN_COLUMNS = {"summary": summary_columns, "items": lambda: ITEM_COLUMNS,
-                  "unknown_categories": lambda: UNKNOWN_COLUMNS, "findings": lambda: FINDING_COLUMNS,
-                  "cross_checks": lambda: CROSS_COLUMNS, "quarantine": lambda: QUARANTINE_EXPORT}
-
-
-def write_exports(folder: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
-    """Whole tables as CSV and Parquet (the ingest streams through ExportWriter instead; same files).
-
-    ``unknown_categories`` is taken from the summary's listing when not given (see SummaryRows).
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    if "unknown_categories" not in tables and "summary" in tables:
-        tables = {**tables, "unknown_categories": getattr(tables["summary"], "unknown", [])}
-    done: list[_Export] = []
-    try:
-        for name, rows in tables.items():
-            columns = _KNOWN_COLUMNS[name]() if name in _KNOWN_COLUMNS else list(rows[0]) if rows else ["—"]
-            table = _Export(folder, name, columns)
-            done.append(table)
-            for row in rows:
-                table.add(row)
-            table.close()
-    except BaseException:
-        for table in done:
-            table.abort()
-        raise
