@@ -13,6 +13,8 @@ import csv
 import datetime as dt
 import decimal
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +118,28 @@ def test_a_clean_batch_is_read_once_and_a_refused_one_fitted(tmp_path: Path, mon
     assert reads == [2, 2, 2]  # the first batch once; the second refused, then read fitted
     assert [r["amount"] for r in _read(tmp_path, "odd")] == [1, 2, 3, 4]
     assert [r["quantity"] for r in _read(tmp_path, "odd")] == [1.5, 2.0, None, 0.5]
+
+
+def test_csv_and_parquet_written_apart_are_the_files_written_together(tmp_path: Path) -> None:
+    """The ingest writes the CSV in its parent and Parquet in its child (pipeline.ingest.outputs): each
+    format alone gives the same bytes as both together, and the CSV alone never loads Arrow."""
+    n = len(ODD) - 5  # four columns of odd values, each in another order
+    rows = [dict(zip(COLUMNS, values, strict=True)) for values in zip(ODD[:n], ODD[::-1][:n], ODD[3:3 + n], ODD[5:],
+                                                                       strict=True)]
+    for where, formats in (("together", ("csv", "parquet")), ("csv", ("csv",)), ("parquet", ("parquet",))):
+        (tmp_path / where).mkdir()
+        table = exports._Export(tmp_path / where, "odd", list(COLUMNS), formats)
+        for row in rows:
+            table.add(row)
+        table.close()
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["odd.csv"]
+    assert sorted(p.name for p in (tmp_path / "parquet").iterdir()) == ["odd.parquet"]
+    for name in ("odd.csv", "odd.parquet"):
+        apart = tmp_path / name.split(".")[1] / name
+        assert apart.read_bytes() == (tmp_path / "together" / name).read_bytes(), name
+
+    script = ("import sys; from pathlib import Path; from pipeline.ingest.exports import ExportWriter; "
+              f"w = ExportWriter(Path({str(tmp_path / 'csv-only')!r}), ('csv',)); w.finish([], {{}}, []); "
+              "assert 'pyarrow' not in sys.modules, 'Arrow loaded'")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert (tmp_path / "csv-only" / "items.csv").exists() and not list((tmp_path / "csv-only").glob("*.parquet"))

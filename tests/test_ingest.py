@@ -399,12 +399,13 @@ def test_a_new_sqlite_database_gets_alembics_schema_without_loading_alembic(tmp_
 @pytest.mark.parametrize("fails", ["review child", "parent"])
 def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path: Path, fails: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """review.xlsx is written by a forked child from rows the parent pipes to it (pipeline.ingest.outputs).
+    """review.xlsx and the Parquet exports are written by a forked child from rows the parent works out,
+    writes to the CSV exports and pipes to it (pipeline.ingest.outputs).
 
     Either side failing midway fails the run with that side's error, leaves no temporary file and no
     marker saying the outputs are current; the next run builds the same outputs as a run that never failed.
     """
-    from pipeline.ingest import exports as exports_module
+    from pipeline.ingest import outputs as outputs_module
     from pipeline.ingest import review as review_module
     from pipeline.settings import TEMP_PREFIX
 
@@ -414,21 +415,23 @@ def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path
     out = tmp_path / "out"
     calls = {"n": 0}
 
-    def broken(self: Any, *args: Any) -> None:
+    def broken(*args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 5:  # midway: some rows were sent, written and piped before it
             raise RuntimeError(f"{fails} failed on purpose")
-        return real(self, *args)
+        return real(*args)
 
-    cls = review_module.ReviewWriter if fails == "review child" else exports_module.ExportWriter
-    real = cls.add_submission
-    monkeypatch.setattr(cls, "add_submission", broken)  # the child is forked: it has the patch too
+    # the child is forked during the run: it has the patch too, but only one side calls each of these
+    owner, name = ((review_module.ReviewWriter, "add_submission") if fails == "review child"
+                   else (outputs_module, "submission_rows"))
+    real = getattr(owner, name)
+    monkeypatch.setattr(owner, name, broken)
     with pytest.raises(Exception, match=f"{fails} failed on purpose"):
         ingest([batch], out, workers=1, progress=False)
     assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)], "no temporary file left"
     assert not (out / ".shinsei-outputs").exists()
 
-    monkeypatch.setattr(cls, "add_submission", real)
+    monkeypatch.setattr(owner, name, real)
     again = ingest([batch], out, workers=1, progress=False)
     assert again.outputs_rebuilt and again.processed == 0  # the files were stored; only the outputs remained
     assert outputs(out) == outputs(reference)

@@ -19,10 +19,11 @@ from typing import Any
 
 import openpyxl
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cellsafe import neutralise
-from pipeline.ingest import exports, review
+from pipeline.ingest import review
 from pipeline.ingest.executor import InlineExecutor
 from pipeline.ingest.exports import write_exports
 from pipeline.ingest.review import category_columns, summary_columns, write_review
@@ -293,7 +294,7 @@ def test_temp_files_are_in_the_output_folder_and_named_for_the_cleanup(tmp_path:
     def broken(self: Any, *args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(exports.pq.ParquetWriter, "write_table", broken)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
         write_exports(out / "exports", {"items": t["items"]})
     assert not [p for p in out.rglob("*") if p.name.startswith(TEMP_PREFIX)], "a failure leaves no temp file"

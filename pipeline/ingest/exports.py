@@ -14,13 +14,11 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from pipeline.cellsafe import CSV_LINE_END, neutralise
 from pipeline.finance import worklist
@@ -36,6 +34,19 @@ from pipeline.ingest.review import (
 )
 from pipeline.settings import TEMP_PREFIX
 
+FORMATS = ("csv", "parquet")
+
+
+@cache
+def _arrow() -> tuple[Any, Any, Any]:
+    """pyarrow, pyarrow.json and pyarrow.parquet, imported when the first Parquet file is opened: a process
+    that writes only the CSV (the ingest's parent) never loads Arrow (~0.1 s, ~40 MB)."""
+    import pyarrow
+    import pyarrow.json
+    import pyarrow.parquet
+
+    return pyarrow, pyarrow.json, pyarrow.parquet
+
 _FLOAT_COLUMNS = frozenset({"overhead_pct", "quantity"})
 _BOOL_COLUMNS = frozenset({"over_base", "over_base_reason"})
 _INT_COLUMNS = frozenset({"version", "direct_total", "overhead", "total", "errors", "warnings", "row", "unit_price",
@@ -46,6 +57,7 @@ QUARANTINE_EXPORT = ["name", "sha256", "size", "error_code", "error_ja", "error_
 
 def _arrow_type(column: str) -> Any:
     """The Parquet type of a column, fixed by its name: the same schema whatever the rows (or none)."""
+    pa = _arrow()[0]
     if column in _FLOAT_COLUMNS:
         return pa.float64()
     if column in _BOOL_COLUMNS:
@@ -61,6 +73,7 @@ def _fits(kind: Any) -> Any:
     The engine's rows always fit; this keeps one odd value from failing the whole export (the CSV keeps
     it as typed). What fits is exactly what Arrow's JSON reader takes for the type (see _Export.add):
     a float column takes finite floats and the integers JSON holds (to 2^64), an integer column int64."""
+    pa = _arrow()[0]
     if pa.types.is_string(kind):
         return lambda v: v if isinstance(v, str) else None
     if pa.types.is_boolean(kind):
@@ -87,28 +100,40 @@ class _Export:
     """One table as CSV (UTF-8 with BOM, for Excel; every text neutralised) and Parquet, written as rows come.
 
     Rows go to the CSV at once and to Parquet in record batches, so memory stays flat; both files are
-    temporary (settings.TEMP_PREFIX) until ``close`` renames them.
+    temporary (settings.TEMP_PREFIX) until ``close`` renames them. ``formats``: which of the two this
+    writer writes (the ingest writes the CSV in one process and Parquet in another).
     """
 
     BATCH = 4096
 
-    def __init__(self, folder: Path, name: str, columns: list[str]) -> None:
+    def __init__(self, folder: Path, name: str, columns: list[str], formats: tuple[str, ...] = FORMATS) -> None:
         self.folder, self.name, self.columns = folder, name, columns
-        self.schema = pa.schema([(c, _arrow_type(c)) for c in columns])
-        self.fits = [_fits(field.type) for field in self.schema]
-        fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
-        # errors="replace": a lone surrogate (which no database or reader holds) becomes "?", as in Parquet
-        self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace")
-        self.csv = csv.writer(self.csv_fh, lineterminator=CSV_LINE_END)
-        self.csv.writerow(columns)
-        fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
-        os.close(fd)
+        self.csv_fh: Any = None
+        self.csv: Any = None
         self.pq: Any = None
+        self.pq_tmp: str | None = None
+        self.csv_tmp: str | None = None
+        self.parquet = "parquet" in formats
+        if self.parquet:
+            fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
+            os.close(fd)
+            pa = _arrow()[0]
+            self.schema = pa.schema([(c, _arrow_type(c)) for c in columns])
+            self.fits = [_fits(field.type) for field in self.schema]
+        if "csv" in formats:
+            fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
+            # errors="replace": a lone surrogate (which no database or reader holds) becomes "?", as in Parquet
+            self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace")
+            self.csv = csv.writer(self.csv_fh, lineterminator=CSV_LINE_END)
+            self.csv.writerow(columns)
         self.batch, self.rows = bytearray(), 0  # rows as JSON lines, for Parquet
 
     def add(self, row: dict[str, Any]) -> None:
         values = [row.get(c) for c in self.columns]
-        self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
+        if self.csv is not None:
+            self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
+        if not self.parquet:
+            return
         # Into one buffer: orjson's bytes keep their ~8 KB of spare capacity, which a list of them would hold.
         # A row of plain values goes as it is: Arrow's reader refuses, for the whole batch, any value its
         # column's type cannot take, and _flush then fits the batch value by value. A row of other types
@@ -131,6 +156,7 @@ class _Export:
                            if v is not None})
 
     def _read(self, data: bytes) -> Any:
+        pa_json = _arrow()[1]
         return pa_json.read_json(io.BytesIO(data),
                                  read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
                                  parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
@@ -141,6 +167,7 @@ class _Export:
 
         Not ``pa.array`` of Python lists: that imports pandas (~0.3 s of every ingest) to ask whether
         a list is a pandas object."""
+        pa, _, pq = _arrow()
         if self.pq is None:
             self.pq = pq.ParquetWriter(self.pq_tmp, self.schema)
         if not self.rows:
@@ -158,12 +185,14 @@ class _Export:
         self.batch, self.rows = bytearray(), 0
 
     def close(self) -> None:
-        if self.rows or self.pq is None:
-            self._flush()
-        self.pq.close()
-        self.csv_fh.close()
-        os.replace(self.csv_tmp, self.folder / f"{self.name}.csv")
-        os.replace(self.pq_tmp, self.folder / f"{self.name}.parquet")
+        if self.parquet:
+            if self.rows or self.pq is None:
+                self._flush()
+            self.pq.close()
+            os.replace(self.pq_tmp, self.folder / f"{self.name}.parquet")
+        if self.csv_fh is not None:
+            self.csv_fh.close()
+            os.replace(self.csv_tmp, self.folder / f"{self.name}.csv")
 
     def abort(self) -> None:
         for done in (self.pq, self.csv_fh):
@@ -171,15 +200,18 @@ class _Export:
                 if done is not None:
                     done.close()
         for tmp in (self.csv_tmp, self.pq_tmp):
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
 
 
 class ExportWriter:
-    """exports/: the review's tables as CSV and Parquet, for pandas users; streamed like ReviewWriter."""
+    """exports/: the review's tables as CSV and Parquet, for pandas users; streamed like ReviewWriter.
 
-    def __init__(self, folder: Path) -> None:
+    ``formats``: both, or one of them (the ingest writes the CSV and the Parquet files in two processes)."""
+
+    def __init__(self, folder: Path, formats: tuple[str, ...] = FORMATS) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.folder = folder
+        self.folder, self.formats = folder, formats
         self.tables: dict[str, _Export] = {}
         for name, columns in (("worklist", worklist.FLAGGED_COLUMNS), ("applications", worklist.APPLICATION_COLUMNS),
                               ("summary", summary_columns()), ("items", ITEM_COLUMNS),
@@ -187,7 +219,7 @@ class ExportWriter:
             self.open(name, columns)
 
     def open(self, name: str, columns: list[str]) -> _Export:
-        self.tables[name] = _Export(self.folder, name, columns)
+        self.tables[name] = _Export(self.folder, name, columns, self.formats)
         return self.tables[name]
 
     def add_submission(self, summary: dict[str, Any], items: list[dict[str, Any]], findings: list[dict[str, Any]],

@@ -1,14 +1,16 @@
 """The ingest's outputs (review.xlsx, exports/, quarantine.json, crosscheck.json), built from the database.
 
 The database is the store of record: the parent reads the latest version of every submission from
-it one at a time (a hundred documents per query), works out its rows once, writes them to the
-exports and pipes them to the child writing review.xlsx, so neither holds the batch in memory.
+it one at a time (a hundred documents per query), works out its rows once, writes them to the CSV
+exports and pipes them to a forked child that writes review.xlsx and the Parquet exports, so neither
+holds the batch in memory, and the two share the work about equally (only the child imports Arrow).
 Cross-checks need every submission's people and stays at once; they get slim documents (no budget
 lines, no cell map), a small fraction of the whole, read after the child is forked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import pickle
 from collections.abc import Iterator
@@ -99,18 +101,20 @@ def applications(store: Store, latest: list[dict[str, Any]]) -> Iterator[Applica
         yield from ledger.applications(keys[start:start + 200])
 
 
-_BATCH = 200  # rows sent to the review.xlsx child per message
+_BATCH = 200  # rows sent to the child per message
+_PIPE_BYTES = 1 << 20  # the rows' pipe: the parent runs up to this far ahead of the child (Linux's default limit)
 
 
-def _review_child(path: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
-    """review.xlsx, written by a forked child from what the parent sends: each application's and each
-    submission's rows (worked out once, for the exports and for this workbook), then the cross-checks and
-    the quarantine. The Files sheet it reads from the database itself.
+def _review_child(out: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
+    """review.xlsx and the Parquet exports, written by a forked child from what the parent sends: each
+    application's and each submission's rows (worked out once, for the exports and for this workbook),
+    then the cross-checks and the quarantine. The Files sheet and the review log it reads from the
+    database itself.
 
     Forked before the parent reads the cross-checks' documents, so it does not carry (and the process
     tree does not count twice) the memory they took."""
     parent_end.close()  # the parent's end, copied by fork: while it is open here the end of the rows never comes
-    with ReviewWriter(path) as writer:
+    with ReviewWriter(out / "review.xlsx") as writer, ExportWriter(out / "exports", ("parquet",)) as exports:
         while True:
             try:
                 batch = pickle.loads(rows_in.recv_bytes())
@@ -119,15 +123,23 @@ def _review_child(path: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
             for kind, item in batch:
                 if kind == "application":
                     writer.add_application_rows(*item)
+                    exports.add_application_rows(*item)
                 elif kind == "submission":
                     writer.add_submission(*item)
+                    exports.add_submission(*item)
                 else:
-                    cross, conc, quarantine = item
-                    store = Store(url)
-                    try:
-                        return writer.finish(cross, conc, quarantine, store.files_listing())
-                    finally:
-                        store.close()
+                    return _finish(url, writer, exports, *item)
+
+
+def _finish(url: str, writer: ReviewWriter, exports: ExportWriter, cross: list[dict[str, Any]],
+            conc: dict[str, list[dict[str, Any]]], quarantine: list[dict[str, Any]]) -> Path:
+    """The small tables of both, each reading the Files listing from the database as it writes it."""
+    store = Store(url)
+    try:
+        exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
+        return writer.finish(cross, conc, quarantine, store.files_listing())
+    finally:
+        store.close()
 
 
 class _RowPipe:
@@ -159,11 +171,16 @@ class _RowPipe:
 def build_outputs(out: Path, store: Store) -> tuple[int, int]:
     """Cross-check the latest submissions and write every output; returns (submissions, cross findings).
 
-    Each submission's rows are worked out once, here: written to the exports and sent to a forked child
-    that writes review.xlsx (xlsxwriter, the slowest output) meanwhile, so the two use both cores.
+    Each submission's rows are worked out once, here: written to the CSV exports and sent to a forked
+    child that writes review.xlsx (xlsxwriter, the slowest output) and the Parquet exports meanwhile,
+    so the two use both cores.
     """
     rows_in, rows_out = multiprocessing.Pipe(duplex=False)
-    with IsolatedCall(_review_child, (out / "review.xlsx", store.url, rows_in, rows_out), timeout=None,
+    with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the parent waits for the child sooner
+        import fcntl
+
+        fcntl.fcntl(rows_out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    with IsolatedCall(_review_child, (out, store.url, rows_in, rows_out), timeout=None,
                       memory_bytes=None) as review:
         rows_in.close()
         pipe = _RowPipe(rows_out)
@@ -171,8 +188,8 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
             latest = store.latest()
             docs = slim_documents(store, latest)
             store.name_submissions(docs)  # before the rows: the Applications sheet shows these names
-            with ExportWriter(out / "exports") as exports:
-                # The rows first, so the child writes review.xlsx while the cross-checks run here.
+            with ExportWriter(out / "exports", ("csv",)) as exports:
+                # The rows first: the child writes them while the cross-checks run here.
                 for app in applications(store, latest):
                     rows = application_rows(app)  # worked out once, for the exports and for review.xlsx
                     exports.add_application_rows(*rows)
