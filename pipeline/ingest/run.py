@@ -195,7 +195,6 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
                          "writing cross-checks, review.xlsx and exports …\n")
         sys.stderr.flush()
     store.assign_versions()
-    checkpoint = store.checkpoint_in_background()  # the files' rows into the database file, beside the outputs
     if json_dir is not None:
         export_documents(store, Path(json_dir))
     state = store.output_state()
@@ -205,8 +204,6 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
 
         build_outputs(out, store)
         write_text(out / OUTPUT_STATE, state)  # last: a run killed before this rebuilds the outputs
-    if checkpoint is not None:
-        checkpoint.join()
     total_quarantined = len(store.quarantined())
     store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
     phases["outputs"] = time.perf_counter() - clock
