@@ -52,6 +52,7 @@ def _arrow() -> tuple[Any, Any, Any]:
 
     return pyarrow, pyarrow.json, pyarrow.parquet
 
+
 _FLOAT_COLUMNS = frozenset({"overhead_pct", "quantity"})
 _BOOL_COLUMNS = frozenset({"over_base", "over_base_reason"})
 _INT_COLUMNS = frozenset({"version", "direct_total", "overhead", "total", "errors", "warnings", "row", "unit_price",

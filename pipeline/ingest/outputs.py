@@ -176,7 +176,7 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
     so the two use both cores.
     """
     rows_in, rows_out = multiprocessing.Pipe(duplex=False)
-    with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the parent waits for the child sooner
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux only (Windows has no fcntl)
         import fcntl
 
         fcntl.fcntl(rows_out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
