@@ -8,6 +8,9 @@ created or migrated, and held until the run ends:
   kernel when the process dies, so a killed run never leaves a stale lock);
 - the database: PostgreSQL's session advisory lock (also released when the connection dies), or,
   for SQLite, a ``flock`` beside the database file.
+
+An ingest takes the folder's lock first and lists and hashes its files (into the folder's staging area)
+while it opens the database: the database's lock follows, before anything in the database is touched.
 """
 
 from __future__ import annotations
@@ -23,9 +26,6 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory file locks; the database lock still applies on PostgreSQL
     fcntl = None  # type: ignore[assignment]
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 _POLL = 0.2
 
@@ -63,6 +63,8 @@ def _flock(path: Path, wait: float, what_ja: str, what_en: str) -> IO[Any] | Non
 
 @contextlib.contextmanager
 def _advisory(url: str, wait: float) -> Iterator[None]:
+    from sqlalchemy import text
+
     from pipeline.ingest.store import make_engine
 
     engine = make_engine(url)
@@ -93,10 +95,14 @@ def advisory_key(store: str | None) -> int:
 
 
 def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -104,24 +110,37 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def ingest_lock(out: Path, url: str, wait: float = 0.0) -> Iterator[None]:
-    """Hold the output folder's and the database's lock for the duration of a run."""
-    held: list[IO[Any]] = []
+def folder_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold the output folder's lock (a file lock: no database, nor SQLAlchemy, is needed for it)."""
+    held = _flock(out / ".shinsei-ingest.lock", wait, f"出力フォルダ {out}", f"the output folder {out}")
     try:
-        folder = _flock(out / ".shinsei-ingest.lock", wait, f"出力フォルダ {out}", f"the output folder {out}")
-        if folder is not None:
-            held.append(folder)
-        if make_url(url).get_backend_name() == "postgresql":
-            with _advisory(url, wait):
-                yield
-            return
-        db_file = _sqlite_file(url)
-        if db_file is not None:
-            db = _flock(db_file.with_name(db_file.name + ".lock"), wait, f"データベース {db_file}",
-                        f"the database {db_file}")
-            if db is not None:
-                held.append(db)
         yield
     finally:
-        for fh in held:
-            fh.close()
+        if held is not None:
+            held.close()
+
+
+@contextlib.contextmanager
+def database_lock(url: str, wait: float = 0.0) -> Iterator[None]:
+    """Hold the database's lock: PostgreSQL's advisory lock, or a file lock beside the SQLite file."""
+    from sqlalchemy.engine import make_url  # here: an ingest hashes its files while this is imported
+
+    if make_url(url).get_backend_name() == "postgresql":
+        with _advisory(url, wait):
+            yield
+        return
+    db_file = _sqlite_file(url)
+    held = None if db_file is None else _flock(db_file.with_name(db_file.name + ".lock"), wait,
+                                                f"データベース {db_file}", f"the database {db_file}")
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.close()
+
+
+@contextlib.contextmanager
+def ingest_lock(out: Path, url: str, wait: float = 0.0) -> Iterator[None]:
+    """Hold the output folder's and the database's lock for the duration of a run."""
+    with folder_lock(out, wait), database_lock(url, wait):
+        yield

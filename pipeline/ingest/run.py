@@ -16,17 +16,18 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.ingest.executor import Executor, LocalProcessExecutor
-from pipeline.ingest.lock import ingest_lock
+from pipeline.ingest.lock import database_lock, folder_lock, ingest_lock
 from pipeline.ingest.progress import Progress
-from pipeline.ingest.sources import Skipped, discover
-from pipeline.ingest.store import FileRows, Quarantine, Store, default_url, internal_error, log
-from pipeline.ingest.worker import dumps_json, process_file, write_documents, write_text
+from pipeline.ingest.sources import Skipped, SourceFile, discover
 from pipeline.safety import WorkbookRejected, precheck
-from pipeline.sandbox import WorkerFailed
+from pipeline.sandbox import IsolatedCall, WorkerFailed
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
+
+if TYPE_CHECKING:  # the store (and SQLAlchemy with it) is imported once the files are being hashed: see ingest()
+    from pipeline.ingest.store import FileRows, Quarantine, Store
 
 BATCH_FILES = 50      # files stored per transaction: amortises the commit, short enough that the workers'
                       # queued files (executor's prefetch) outlast it; a kill loses at most these
@@ -66,6 +67,8 @@ def _cpu() -> tuple[float, float]:
 
 
 def _reason(exc: BaseException) -> Quarantine:
+    from pipeline.ingest.store import Quarantine, internal_error
+
     if isinstance(exc, WorkbookRejected):
         return Quarantine(exc.code, exc.message_ja, exc.message_en)
     return internal_error(exc)
@@ -116,7 +119,8 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
     """Ingest ``sources`` into ``out_dir`` and the database, holding the folder's and the database's lock.
 
     A second ingest on the same folder or database waits ``wait`` seconds (settings.LOCK_WAIT_SECONDS)
-    and then raises IngestBusy; nothing is created or migrated before the lock is held. The normalised
+    and then raises IngestBusy; nothing is created or migrated before the locks are held (the folder's, then,
+    once the files are listed into it, the database's). The normalised
     documents live in the database; ``json_dir`` also writes them as files (only those missing there).
     """
     out = Path(out_dir)
@@ -124,25 +128,37 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
     if missing:  # before anything is created: a typo in a path is not an empty batch
         raise FileNotFoundError(f"取り込み元が見つかりません / no such source: {', '.join(missing)}")
     out.mkdir(parents=True, exist_ok=True)
-    url = db_url or default_url(out)
-    with ingest_lock(out, url, LOCK_WAIT_SECONDS if wait is None else wait):
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
+    clock, started = time.perf_counter(), _cpu()
+    with folder_lock(out, wait):
         clean_temp(out)
-        store = Store(url)
-        host_froze = gc.get_freeze_count()  # a host that froze its own heap (the add-in's server) keeps it so
-        try:
-            return _ingest(store, sources, out, workers=workers, executor=executor, progress=progress,
-                           json_dir=None if json_dir is None else Path(json_dir))
-        finally:
-            if not host_froze:
-                gc.unfreeze()  # what _ingest froze goes back to the collector
-            store.close()
+        # Every file is listed and hashed in a forked child while this process imports SQLAlchemy (~0.2 s of
+        # CPU) and opens the database: over 1,000 files the two take about as long, one on each core.
+        with IsolatedCall(discover, (list(sources), out / "staging"), timeout=None, memory_bytes=None) as listing:
+            from pipeline.ingest.store import Store, default_url
+
+            url = db_url or default_url(out)
+            with database_lock(url, wait):
+                store = Store(url)
+                host_froze = gc.get_freeze_count()  # a host that froze its own heap (the add-in's server) keeps it so
+                try:
+                    return _ingest(store, sources, listing, out, workers=workers, executor=executor,
+                                   progress=progress, json_dir=None if json_dir is None else Path(json_dir),
+                                   clock=clock, started=started)
+                finally:
+                    if not host_froze:
+                        gc.unfreeze()  # what _ingest froze goes back to the collector
+                    store.close()
 
 
-def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int | None, executor: Executor | None,
-            progress: bool, json_dir: Path | None) -> IngestSummary:
-    clock = time.perf_counter()
-    started = _cpu()
-    found, skipped = discover(list(sources), out / "staging")
+def _ingest(store: Store, sources: list[str | Path], listing: IsolatedCall, out: Path, *, workers: int | None,
+            executor: Executor | None, progress: bool, json_dir: Path | None, clock: float,
+            started: tuple[float, float]) -> IngestSummary:
+    from pipeline.ingest.worker import process_file, write_text
+
+    found: list[SourceFile]
+    skipped: list[Skipped]
+    found, skipped = listing.result()
     # every file sent is seen, the refused ones too
     run_id, todo = store.start_run([str(s) for s in sources], found, [s for s in skipped if s.recorded])
     by_sha = {}
@@ -176,6 +192,8 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
             if isinstance(result, WorkerFailed) and not scan:
                 result = _named(by_sha[sha].path, result)
             if not isinstance(result, WorkbookRejected):
+                from pipeline.ingest.store import log
+
                 log.error("%s: %s", by_sha[sha].name, "".join(traceback.format_exception(result)).rstrip())
             batch.append((sha, _reason(result)))
             quarantined += 1
@@ -208,7 +226,9 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
     store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
     phases["outputs"] = time.perf_counter() - clock
     done = _cpu()
-    cpu = {"start-up": started[0], "discover": discovered[0] - started[0],
+    # "discover": this process's listing, the database's opening and the run's registration, and the forked
+    # child that hashed the files meanwhile
+    cpu = {"start-up": started[0], "discover": sum(discovered) - sum(started),
            "files: parent": stored[0] - discovered[0], "files: workers": stored[1] - discovered[1],
            "outputs: parent": done[0] - stored[0], "outputs: children": done[1] - stored[1]}
     counts = store.counts()
@@ -222,16 +242,21 @@ def _ingest(store: Store, sources: list[str | Path], out: Path, *, workers: int 
 def refresh_outputs(out_dir: str | Path, *, db_url: str | None = None, wait: float | None = None) -> bool:
     """Rebuild review.xlsx and the exports if the database changed since they were built (decisions taken,
     statuses set); returns whether they were rebuilt. Holds the ingest's lock like an ingest."""
+    from pipeline.ingest.store import default_url
+
     out = Path(out_dir)
     url = db_url or default_url(out)
     with ingest_lock(out, url, LOCK_WAIT_SECONDS if wait is None else wait):
         clean_temp(out)
+        from pipeline.ingest.store import Store
+
         store = Store(url)
         try:
             state = store.output_state()
             if outputs_current(out, state):
                 return False
             from pipeline.ingest.outputs import build_outputs
+            from pipeline.ingest.worker import write_text
 
             build_outputs(out, store)
             write_text(out / OUTPUT_STATE, state)
@@ -259,6 +284,8 @@ def export_documents(store: Store, folder: Path) -> int:
     Incremental: a file already there is the same content (content-addressed), so only new ones are
     written, each atomically. Returns how many were written.
     """
+    from pipeline.ingest.worker import dumps_json, write_documents
+
     missing = [sha for sha in store.ok_files()
                if not (folder / "submissions" / f"{sha}.json").exists() or
                not (folder / "findings" / f"{sha}.json").exists()]
