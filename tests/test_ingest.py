@@ -437,6 +437,42 @@ def test_a_failed_output_build_leaves_nothing_half_written(batch: Path, tmp_path
     assert outputs(out) == outputs(reference)
 
 
+def test_the_files_are_listed_while_sqlalchemy_loads(batch: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """ingest() hashes the files in a forked child while it imports SQLAlchemy and opens the database
+    (pipeline.ingest.run). That only overlaps if importing the ingest does not load SQLAlchemy already; and
+    a listing that fails in the child fails the run with its own error, before the database is written to.
+    """
+    code = "import sys, pipeline.ingest.run; print(sorted(m for m in sys.modules if m.startswith('sqlalchemy')))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]", "SQLAlchemy is imported with the ingest: the listing no longer overlaps it"
+
+    from pipeline.ingest import run as run_module
+
+    listed_by: list[int] = []
+
+    def unreadable(sources: list[Any], staging: Path) -> Any:
+        listed_by.append(os.getpid())  # in the child: the parent's list stays empty
+        raise PermissionError(13, "Permission denied", str(Path(sources[0]) / "locked.xlsx"))
+
+    monkeypatch.setattr(run_module, "discover", unreadable)
+    out = tmp_path / "out"
+    with pytest.raises(PermissionError) as raised:
+        ingest([batch], out, workers=1, progress=False)
+    assert raised.value.filename == str(batch / "locked.xlsx")  # the CLI names the file from this
+    assert listed_by == []
+    engine = create_engine(f"sqlite:///{out / 'shinsei.db'}")
+    with engine.connect() as conn:  # nothing registered: the run never started
+        assert conn.execute(text("SELECT count(*) FROM runs")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM files")).scalar() == 0
+    engine.dispose()
+
+    monkeypatch.undo()
+    summary = ingest([batch], out, workers=1, progress=False)
+    assert summary.processed == summary.files_seen == len(list(batch.glob("*.xlsx")))
+
+
 @pytest.mark.parametrize(("value", "stored"), [
     ("航空券\x00代", "航空券代"), (SheetError("#REF!\x00"), "#REF!"), ("plain", "plain"),
     (2**63 - 1, 2**63 - 1), (-(2**63 - 1), -(2**63 - 1)), (2**63, None), (-(10**30), None),
