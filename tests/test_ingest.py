@@ -272,6 +272,21 @@ def test_cross_checks(tmp_path: Path, base: Callable) -> None:
     assert codes["cross.same-invitee"]["clause_section"].startswith("1.5(1)")
     assert codes["cross.same-pi-same-course"]["clause_section"].startswith("3.(3)")
 
+    # review.xlsx's child closes every other sheet while the parent runs the cross-checks, then fills theirs:
+    # the sheets keep their order, and the late ones their rows
+    from pipeline.finance import worklist
+
+    review = openpyxl.load_workbook(out / "review.xlsx", read_only=True)
+    assert review.sheetnames == [worklist.OVERVIEW_SHEET, worklist.FLAGGED_SHEET, worklist.APPLICATIONS_SHEET,
+                                 "Summary", "Items", "Unknown categories", "Findings", "Cross-checks", "By country",
+                                 "By institution", "By counterpart", worklist.FILES_SHEET, "Quarantine", "Charts"]
+    assert len(list(review["Cross-checks"].iter_rows(values_only=True))) - 1 == len(cross)
+    assert len(list(review[worklist.FILES_SHEET].iter_rows(values_only=True))) - 1 == 5
+    summary = list(review["Summary"].iter_rows(values_only=True))
+    for dim in ("country", "institution", "counterpart"):  # each table shares out every application's amount
+        table = list(review[f"By {dim}"].iter_rows(values_only=True))
+        assert sum(r[3] for r in table[1:]) == sum(r[summary[0].index("総額 Total")] for r in summary[1:]) > 0
+
 
 def test_review_workbook_totals_and_formula_safety(tmp_path: Path, base: Callable, batch: Path) -> None:
     folder = tmp_path / "in"

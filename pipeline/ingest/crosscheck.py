@@ -233,14 +233,15 @@ def _split(total: int, values: list[str]) -> list[tuple[str, int]]:
     return [(v, share + (1 if i < rest else 0)) for i, v in enumerate(values)]
 
 
+CONCENTRATION_DIMS = ("country", "institution", "counterpart")  # concentration's tables, in this order
+
+
 def concentration(docs: list[Doc]) -> dict[str, list[dict[str, Any]]]:
     """Applications and requested amounts by country, Japanese institution and counterpart institution.
 
     An application counts once in each of its countries (and counterparts), but its amount is split
     equally among them: the amounts of a table add up to the amount requested."""
-    by: dict[str, dict[tuple[str, str], list[int]]] = {"country": defaultdict(lambda: [0, 0]),
-                                                       "institution": defaultdict(lambda: [0, 0]),
-                                                       "counterpart": defaultdict(lambda: [0, 0])}
+    by: dict[str, dict[tuple[str, str], list[int]]] = {dim: defaultdict(lambda: [0, 0]) for dim in CONCENTRATION_DIMS}
     packs: dict[str, Pack] = {}
     for d in docs:
         pack = packs.get(d["program"]) or packs.setdefault(d["program"], load_pack(d["program"]))

@@ -246,18 +246,32 @@ class ExportWriter:
     def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
                quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = (),
                log: Iterable[dict[str, Any]] = ()) -> None:
-        small: list[tuple[str, list[str], Iterable[dict[str, Any]]]] = [("cross_checks", CROSS_COLUMNS,
-                                                                         cross_rows(cross))]
-        small += [(f"by_{dim}", ["program", dim, "applications", "requested_yen"], rows) for dim, rows in conc.items()]
-        small.append(("quarantine", QUARANTINE_EXPORT, quarantine))
-        small.append(("files", worklist.FILE_COLUMNS, (worklist.file_row(r) for r in files)))
-        small.append(("review_log", worklist.LOG_COLUMNS, log))
-        for name, columns, rows in small:
-            table = self.open(name, columns)
-            for row in rows:
-                table.add(row)
+        self.close_streamed(quarantine, files, log)
+        self.finish_cross(cross, conc)
+
+    def close_streamed(self, quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = (),
+                       log: Iterable[dict[str, Any]] = ()) -> None:
+        """Every table but the cross-checks and the concentration tables (``finish_cross``), closed: the
+        ingest's child does this while the parent still runs the cross-checks."""
         for table in self.tables.values():
             table.close()
+        self.tables.clear()
+        for name, columns, rows in (("quarantine", QUARANTINE_EXPORT, quarantine),
+                                    ("files", worklist.FILE_COLUMNS, (worklist.file_row(r) for r in files)),
+                                    ("review_log", worklist.LOG_COLUMNS, log)):
+            self._write(name, columns, rows)
+
+    def finish_cross(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]]) -> None:
+        self._write("cross_checks", CROSS_COLUMNS, cross_rows(cross))
+        for dim, rows in conc.items():
+            self._write(f"by_{dim}", ["program", dim, "applications", "requested_yen"], rows)
+
+    def _write(self, name: str, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
+        table = self.open(name, columns)
+        for row in rows:
+            table.add(row)
+        table.close()
+        del self.tables[name]
 
     def abort(self) -> None:
         for table in self.tables.values():

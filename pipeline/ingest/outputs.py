@@ -107,12 +107,12 @@ _PIPE_BYTES = 1 << 20  # the rows' pipe: the parent runs up to this far ahead of
 
 def _review_child(out: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
     """review.xlsx and the Parquet exports, written by a forked child from what the parent sends: each
-    application's and each submission's rows (worked out once, for the exports and for this workbook),
-    then the cross-checks and the quarantine. The Files sheet and the review log it reads from the
-    database itself.
+    application's and each submission's rows (worked out once, for the exports and for this workbook), then
+    the quarantine, then the cross-checks. The Files listing and the review log it reads from the database.
 
     Forked before the parent reads the cross-checks' documents, so it does not carry (and the process
-    tree does not count twice) the memory they took."""
+    tree does not count twice) the memory they took. Everything but the cross-checks' tables is closed
+    while the parent runs them: what is left once they come is the workbook's assembly."""
     parent_end.close()  # the parent's end, copied by fork: while it is open here the end of the rows never comes
     with ReviewWriter(out / "review.xlsx") as writer, ExportWriter(out / "exports", ("parquet",)) as exports:
         while True:
@@ -127,17 +127,19 @@ def _review_child(out: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
                 elif kind == "submission":
                     writer.add_submission(*item)
                     exports.add_submission(*item)
+                elif kind == "quarantine":
+                    _close_streamed(url, writer, exports, item)
                 else:
-                    return _finish(url, writer, exports, *item)
+                    exports.finish_cross(*item)
+                    return writer.finish_cross(*item)
 
 
-def _finish(url: str, writer: ReviewWriter, exports: ExportWriter, cross: list[dict[str, Any]],
-            conc: dict[str, list[dict[str, Any]]], quarantine: list[dict[str, Any]]) -> Path:
-    """The small tables of both, each reading the Files listing from the database as it writes it."""
+def _close_streamed(url: str, writer: ReviewWriter, exports: ExportWriter, quarantine: list[dict[str, Any]]) -> None:
+    """The tables of both that do not wait for the cross-checks, each reading the Files listing as it writes it."""
     store = Store(url)
     try:
-        exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
-        return writer.finish(cross, conc, quarantine, store.files_listing())
+        exports.close_streamed(quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
+        writer.close_streamed(quarantine, store.files_listing())
     finally:
         store.close()
 
@@ -198,15 +200,16 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
                     rows = submission_rows(doc, report)
                     exports.add_submission(*rows)
                     pipe.send("submission", rows)
-                pipe.flush()
+                quarantine = store.quarantined()
+                pipe.send("quarantine", quarantine)
+                pipe.flush()  # the child closes all but the cross-checks' tables while they run here
                 cross = run_cross_checks(docs)
                 store.replace_cross_findings(cross)
                 conc = concentration(docs)
                 del docs
-                quarantine = store.quarantined()
                 write_json(out / "quarantine.json", quarantine)
                 write_json(out / "crosscheck.json", cross)
-                pipe.send("finish", (cross, conc, quarantine))
+                pipe.send("cross", (cross, conc))
                 pipe.close()
                 exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
         finally:

@@ -35,6 +35,7 @@ from pipeline.finance import worklist
 from pipeline.finance.ledger import Application
 from pipeline.finance.lines import cost_findings
 from pipeline.finance.worklist import HEADERS as WORKLIST_HEADERS
+from pipeline.ingest.crosscheck import CONCENTRATION_DIMS
 from pipeline.ingest.xlsx_rows import RowWorksheet
 from pipeline.packs import Pack, all_packs, load_pack
 from pipeline.settings import TEMP_PREFIX
@@ -498,6 +499,7 @@ class ReviewWriter:
         self.by_category = {code: 0 for code, _, _ in category_columns()}
         self.review_totals: dict[str, int] = {}
         self.flagged_lines = self.undecided = self.applications = 0
+        self.files = self.superseded = self.quarantined = 0  # counted by close_streamed, for the overview
 
     def add_submission(self, summary: dict[str, Any], items: list[dict[str, Any]], findings: list[dict[str, Any]],
                        unknown: list[dict[str, Any]]) -> None:
@@ -530,6 +532,15 @@ class ReviewWriter:
 
     def finish(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]],
                quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = ()) -> Path:
+        """Close the streamed sheets, write the small ones and the overview, assemble the file; returns its path."""
+        self.close_streamed(quarantine, files, tuple(conc))
+        return self.finish_cross(cross, conc)
+
+    def close_streamed(self, quarantine: list[dict[str, Any]], files: Iterable[dict[str, Any]] = (),
+                       dims: Iterable[str] = CONCENTRATION_DIMS) -> None:
+        """All but the cross-checks and the concentration tables (``finish_cross``): the ingest's child does
+        this while the parent still runs the cross-checks. Their sheets are placed now, empty, before Files
+        and Quarantine, so the sheets' order is the same either way."""
         wb = self.wb
         self._close_worklist()
         self.sheets["applications"].close()
@@ -547,21 +558,33 @@ class ReviewWriter:
                     "format": wb.add_format({"bg_color": colour})})
         self.sheets["unknown_categories"].close()
         self.sheets["findings"].close()
-        small = [("Cross-checks", CROSS_COLUMNS, cross, "cross_checks")]
-        small += [(f"By {dim}", ["program", dim, "applications", "requested_yen"], rows, f"by_{dim}")
-                  for dim, rows in conc.items()]
-        small.append((worklist.FILES_SHEET, worklist.FILE_COLUMNS, (worklist.file_row(r) for r in files), "files"))
-        small.append(("Quarantine", QUARANTINE_COLUMNS, quarantine, "quarantine"))
-        counted = {"files": 0, "superseded": 0}
-        for name, columns, rows, export in small:
-            sheet = _Sheet(wb, self.formats, name, columns, export=export)
+        self.sheets["cross_checks"] = _Sheet(wb, self.formats, "Cross-checks", CROSS_COLUMNS, export="cross_checks")
+        for dim in dims:
+            self.sheets[f"by_{dim}"] = _Sheet(wb, self.formats, f"By {dim}",
+                                              ["program", dim, "applications", "requested_yen"], export=f"by_{dim}")
+        sheet = _Sheet(wb, self.formats, worklist.FILES_SHEET, worklist.FILE_COLUMNS, export="files")
+        self.files = self.superseded = 0
+        for row in (worklist.file_row(r) for r in files):
+            sheet.add(row)
+            self.files += 1
+            self.superseded += bool(row["superseded"])
+        sheet.close()
+        sheet = _Sheet(wb, self.formats, "Quarantine", QUARANTINE_COLUMNS, export="quarantine")
+        for row in quarantine:
+            sheet.add(row)
+        sheet.close()
+        self.quarantined = len(quarantine)
+
+    def finish_cross(self, cross: list[dict[str, Any]], conc: dict[str, list[dict[str, Any]]]) -> Path:
+        """The cross-checks' and the concentration tables' sheets, the overview and the charts; then the file
+        is assembled and renamed into place. After ``close_streamed``."""
+        wb = self.wb
+        for name, rows in [("cross_checks", cross)] + [(f"by_{dim}", rows) for dim, rows in conc.items()]:
+            sheet = self.sheets[name]
             for row in rows:
                 sheet.add(row)
-                if export == "files":
-                    counted["files"] += 1
-                    counted["superseded"] += bool(row["superseded"])
             sheet.close()
-        self._write_overview(counted["files"], counted["superseded"], len(quarantine))
+        self._write_overview(self.files, self.superseded, self.quarantined)
         _charts(wb, self.by_category, conc.get("country", []), bool(self.sheets["summary"].n))
         with _deflated_fast():
             wb.close()
