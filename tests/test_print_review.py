@@ -4,6 +4,7 @@ and LibreOffice (a real spreadsheet application) makes a PDF of it whose pages a
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -37,16 +38,37 @@ def test_every_sheet_is_set_up_for_a4(review: Path) -> None:
             assert ws.print_title_rows in ("1:1", "$1:$1"), ws.title  # the header row on every page
 
 
-def test_libreoffice_prints_it_on_a4_pages(review: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def printed(review: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """review.xlsx as LibreOffice prints it (a PDF)."""
     exe = soffice()
     if exe is None:
         pytest.skip("LibreOffice is not installed (CI installs libreoffice-calc-nogui)")
-    subprocess.run([exe, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "pdf",
-                    "--outdir", str(tmp_path), str(review)], check=True, capture_output=True, timeout=300)
-    pdf = (tmp_path / "review.pdf").read_bytes()
+    folder = tmp_path_factory.mktemp("pdf")
+    subprocess.run([exe, "--headless", f"-env:UserInstallation=file://{folder}/lo", "--convert-to", "pdf",
+                    "--outdir", str(folder), str(review)], check=True, capture_output=True, timeout=300)
+    return folder / "review.pdf"
+
+
+def test_libreoffice_prints_it_on_a4_pages(review: Path, printed: Path) -> None:
+    pdf = printed.read_bytes()
     boxes = [tuple(round(float(x)) for x in m.groups())
              for m in re.finditer(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)]
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert pages >= len(openpyxl.load_workbook(review, read_only=True).sheetnames)
     assert boxes and all(sorted(box) == sorted(A4) for box in boxes), set(boxes)
     assert pages <= 40, "one page wide: a few pages per sheet for three applications, not dozens"
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) is not installed")
+def test_the_overview_prints_every_sentence_whole(review: Path, printed: Path) -> None:
+    """The Overview's sentences are long (the decisions, the import command): each wraps in its row, none is
+    drawn over the next one or cut off at the page's edge."""
+    page = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", str(printed), "-"], capture_output=True,
+                          check=True, text=True).stdout
+    flat = re.sub(r"\s+", "", page)
+    sheet = openpyxl.load_workbook(review)["概要 Overview"]
+    sentences = [c.value for c in sheet["A"] if c.row > 1 and c.value]
+    assert len(sentences) >= 4
+    for sentence in sentences:
+        assert re.sub(r"\s+", "", sentence) in flat, sentence

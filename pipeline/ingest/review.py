@@ -618,13 +618,20 @@ class ReviewWriter:
 
     def _write_overview(self, files: int, superseded: int, quarantined: int) -> None:
         ws = self.overview
-        ws.set_column(0, 0, 150, self.formats["wrap"])
+        ws.set_column(0, 0, 120, self.formats["wrap"])
         _text(ws, 0, 0, "shinsei review.xlsx — 概要 Overview", self.formats["bold"])
-        for i, line in enumerate(worklist.overview_lines(files, superseded, quarantined, self.applications,
-                                                         self.review_totals, self.undecided, self.flagged_lines),
-                                 start=2):
-            _text(ws, i, 0, line)
+        lines = worklist.overview_lines(files, superseded, quarantined, self.applications, self.review_totals,
+                                        self.undecided, self.flagged_lines)
+        for i, line in enumerate(lines, start=2):
+            # wrapped in the cell's own format (a column's format is only a default for empty cells), each row
+            # as tall as its text: LibreOffice fits no row to its text, and drew a long sentence over the next
+            ws.set_row(i, 15 * _lines(line, 120))
+            _text(ws, i, 0, line, self.formats["wrap"])
         print_a4(ws, worklist.OVERVIEW_SHEET)
+        # a narrow empty column printed too: LibreOffice's wrapped Japanese overruns its column by a character or
+        # two, which the page's edge cut off when the column was the whole print width
+        ws.set_column(1, 1, 4)
+        ws.print_area(0, 0, len(lines) + 1, 1)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
