@@ -18,7 +18,6 @@ import io
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from copy import copy
@@ -51,7 +50,8 @@ from pipeline.result_sheet import (
 )
 from pipeline.safety import WorkbookRejected, verified_members
 from pipeline.sandbox import run_isolated
-from pipeline.settings import FILE_MEMORY_BYTES, FILE_TIMEOUT_SECONDS, TEMP_PREFIX
+from pipeline.settings import FILE_MEMORY_BYTES, FILE_TIMEOUT_SECONDS
+from pipeline.tempfiles import output_temp_path
 from pipeline.template_builder import print_layout, print_pack_sheets, table_title_rows
 from pipeline.workbook import stored_zip
 
@@ -220,8 +220,7 @@ def write_annotated(source: str | Path, report: Report, out: str | Path, *, isol
                          f"the annotated copy is a plain .xlsx (no macros): give it a name ending in .xlsx")
     members = verified_members(source)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=TEMP_PREFIX, suffix=".xlsx", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
+    tmp_path = output_temp_path(out.parent, ".xlsx")
     try:
         if isolate:
             run_isolated(_annotate_members, members, report, tmp_path,

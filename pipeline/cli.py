@@ -295,10 +295,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.all or args.db:
         return _export_database(args)
     import json
-    import tempfile
 
     from pipeline.refusals import CommandError
     from pipeline.safety import WorkbookRejected
+    from pipeline.tempfiles import output_temp
     from pipeline.validate import validate_file
 
     if not args.file:
@@ -316,7 +316,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     with writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".shinsei-tmp-", suffix=".json")
+        fd, tmp = output_temp(out.parent, ".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)

@@ -488,6 +488,22 @@ def test_the_files_are_listed_while_sqlalchemy_loads(batch: Path, tmp_path: Path
     assert summary.processed == summary.files_seen == len(list(batch.glob("*.xlsx")))
 
 
+@pytest.mark.parametrize("umask", [0o002, 0o077])
+def test_outputs_get_the_mode_a_new_file_gets(batch: Path, tmp_path: Path, umask: int) -> None:
+    """Every output is written aside and renamed into place; the temporary file's owner-only mode (mkstemp's
+    0600) must not stick: in a folder the secretariat shares, colleagues read review.xlsx and the exports."""
+    out, docs = tmp_path / "out", tmp_path / "json"
+    res = subprocess.run([sys.executable, "-m", "pipeline.cli", "ingest", str(batch), "--out", str(out),
+                          "--json-dir", str(docs), "--quiet"], capture_output=True, text=True, check=False,
+                         preexec_fn=lambda: os.umask(umask))
+    assert res.returncode in (0, 1), res.stderr[-2000:]
+    written = [out / "review.xlsx", out / "quarantine.json", out / "crosscheck.json",
+               *(out / "exports").iterdir(), *docs.rglob("*.json")]
+    assert len(written) > 20
+    modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in written}
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
 @pytest.mark.parametrize(("value", "stored"), [
     ("航空券\x00代", "航空券代"), (SheetError("#REF!\x00"), "#REF!"), ("plain", "plain"),
     (2**63 - 1, 2**63 - 1), (-(2**63 - 1), -(2**63 - 1)), (2**63, None), (-(10**30), None),

@@ -12,7 +12,6 @@ import csv
 import io
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -32,7 +31,7 @@ from pipeline.ingest.review import (
     cross_rows,
     summary_columns,
 )
-from pipeline.settings import TEMP_PREFIX
+from pipeline.tempfiles import output_temp, output_temp_path
 
 FORMATS = ("csv", "parquet")
 
@@ -121,13 +120,12 @@ class _Export:
         self.csv_tmp: str | None = None
         self.parquet = "parquet" in formats
         if self.parquet:
-            fd, self.pq_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".parquet")
-            os.close(fd)
+            self.pq_tmp = str(output_temp_path(folder, ".parquet"))
             pa = _arrow()[0]
             self.schema = pa.schema([(c, _arrow_type(c)) for c in columns])
             self.fits = [_fits(field.type) for field in self.schema]
         if "csv" in formats:
-            fd, self.csv_tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".csv")
+            fd, self.csv_tmp = output_temp(folder, ".csv")
             # errors="replace": a lone surrogate (which no database or reader holds) becomes "?", as in Parquet
             self.csv_fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="", errors="replace")
             self.csv = csv.writer(self.csv_fh, lineterminator=CSV_LINE_END)

@@ -39,6 +39,7 @@ from pipeline.ingest.crosscheck import CONCENTRATION_DIMS
 from pipeline.ingest.xlsx_rows import RowWorksheet
 from pipeline.packs import Pack, all_packs, load_pack
 from pipeline.settings import TEMP_PREFIX
+from pipeline.tempfiles import output_temp_path
 
 try:  # Intel ISA-L's deflate: ~4x zlib's at level 1, a valid deflate stream of about the same size
     from isal import isal_zlib as _isal_zlib
@@ -471,8 +472,7 @@ class ReviewWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        fd, self.tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".xlsx")
-        os.close(fd)
+        self.tmp = str(output_temp_path(path.parent, ".xlsx"))
         # constant_memory buffers each sheet in a temporary file: in the output folder too, so a killed
         # run's leftovers are found and deleted by the next run (pipeline.ingest.run.clean_temp).
         self.buffers = tempfile.mkdtemp(dir=path.parent, prefix=TEMP_PREFIX)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import orjson
 
 from pipeline.ingest.store import FileRows, file_rows
 from pipeline.normalise import strip_controls
-from pipeline.settings import TEMP_PREFIX
+from pipeline.tempfiles import output_temp
 
 
 def process_file(path: str, sha256: str, name: str, json_dir: str | None = None, scan: bool = True) -> FileRows:
@@ -98,7 +97,7 @@ def write_text(path: Path, text: str | bytes) -> None:
     The temp file's name starts with settings.TEMP_PREFIX, so the next run deletes what a killed one left.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".json")
+    fd, tmp = output_temp(path.parent, ".json")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text if isinstance(text, bytes) else text.encode())
