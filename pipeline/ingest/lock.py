@@ -110,14 +110,20 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def folder_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
-    """Hold the output folder's lock (a file lock: no database, nor SQLAlchemy, is needed for it)."""
-    held = _flock(out / ".shinsei-ingest.lock", wait, f"出力フォルダ {out}", f"the output folder {out}")
+def _file_lock(path: Path, wait: float, what_ja: str, what_en: str) -> Iterator[None]:
+    held = _flock(path, wait, what_ja, what_en)
     try:
         yield
     finally:
         if held is not None:
             held.close()
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold the output folder's lock (a file lock: no database, nor SQLAlchemy, is needed for it)."""
+    with _file_lock(out / ".shinsei-ingest.lock", wait, f"出力フォルダ {out}", f"the output folder {out}"):
+        yield
 
 
 @contextlib.contextmanager
@@ -130,13 +136,12 @@ def database_lock(url: str, wait: float = 0.0) -> Iterator[None]:
             yield
         return
     db_file = _sqlite_file(url)
-    held = None if db_file is None else _flock(db_file.with_name(db_file.name + ".lock"), wait,
-                                                f"データベース {db_file}", f"the database {db_file}")
-    try:
+    if db_file is None:  # in memory (no other process reaches it), or a backend with no file to lock
         yield
-    finally:
-        if held is not None:
-            held.close()
+        return
+    with _file_lock(db_file.with_name(db_file.name + ".lock"), wait, f"データベース {db_file}",
+                    f"the database {db_file}"):
+        yield
 
 
 @contextlib.contextmanager
