@@ -48,6 +48,7 @@ except ImportError:  # a platform without its wheels: zlib's
 
 FIXED_TIME = dt.datetime(2000, 1, 1)  # document properties: two runs over the same files give the same bytes
 MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
+_OVERVIEW_WIDTH = 120     # the Overview's one column, in characters: its sentences wrap at this width
 CHART_COUNTRIES = 30        # the country chart shows the largest this many; the rest are one bar
 UNKNOWN = "unknown"         # the Summary's bucket column is direct_unknown
 UNKNOWN_LABEL = ("その他（不明な費目）", "Other (unknown categories)")
@@ -563,7 +564,6 @@ class ReviewWriter:
             self.sheets[f"by_{dim}"] = _Sheet(wb, self.formats, f"By {dim}",
                                               ["program", dim, "applications", "requested_yen"], export=f"by_{dim}")
         sheet = _Sheet(wb, self.formats, worklist.FILES_SHEET, worklist.FILE_COLUMNS, export="files")
-        self.files = self.superseded = 0
         for row in (worklist.file_row(r) for r in files):
             sheet.add(row)
             self.files += 1
@@ -617,15 +617,15 @@ class ReviewWriter:
             sheet.ws.conditional_format(1, d, n, cols.index("internal_note"), {"type": "no_errors", "format": entry})
 
     def _write_overview(self, files: int, superseded: int, quarantined: int) -> None:
-        ws = self.overview
-        ws.set_column(0, 0, 120, self.formats["wrap"])
+        ws, width = self.overview, _OVERVIEW_WIDTH
+        ws.set_column(0, 0, width, self.formats["wrap"])
         _text(ws, 0, 0, "shinsei review.xlsx — 概要 Overview", self.formats["bold"])
         lines = worklist.overview_lines(files, superseded, quarantined, self.applications, self.review_totals,
                                         self.undecided, self.flagged_lines)
         for i, line in enumerate(lines, start=2):
             # wrapped in the cell's own format (a column's format is only a default for empty cells), each row
             # as tall as its text: LibreOffice fits no row to its text, and drew a long sentence over the next
-            ws.set_row(i, 15 * _lines(line, 120))
+            ws.set_row(i, 15 * _lines(line, width))
             _text(ws, i, 0, line, self.formats["wrap"])
         print_a4(ws, worklist.OVERVIEW_SHEET)
         # a narrow empty column printed too: LibreOffice's wrapped Japanese overruns its column by a character or

@@ -242,14 +242,12 @@ def _ingest(store: Store, sources: list[str | Path], listing: IsolatedCall, out:
 def refresh_outputs(out_dir: str | Path, *, db_url: str | None = None, wait: float | None = None) -> bool:
     """Rebuild review.xlsx and the exports if the database changed since they were built (decisions taken,
     statuses set); returns whether they were rebuilt. Holds the ingest's lock like an ingest."""
-    from pipeline.ingest.store import default_url
+    from pipeline.ingest.store import Store, default_url
 
     out = Path(out_dir)
     url = db_url or default_url(out)
     with ingest_lock(out, url, LOCK_WAIT_SECONDS if wait is None else wait):
         clean_temp(out)
-        from pipeline.ingest.store import Store
-
         store = Store(url)
         try:
             state = store.output_state()
