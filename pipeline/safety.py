@@ -31,7 +31,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -168,13 +168,15 @@ def _verify(path: str | os.PathLike[str], limits: Limits, *, keep: bool, scan: b
     if len(data) > limits.max_file_bytes:
         raise _file_too_large(os.path.getsize(path), limits)
     _check_magic(data)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-            start_dir = zf.start_dir  # type: ignore[attr-defined]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error, EOFError, OSError,
-            IndexError, KeyError, UnicodeDecodeError, NotImplementedError) as exc:
-        raise _corrupt(f"{type(exc).__name__}: {exc}") from exc
+    directory = _plain_directory(data)
+    if directory is None:  # anything beyond the plain directory every spreadsheet writes: zipfile judges it
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                directory = zf.infolist(), zf.start_dir  # type: ignore[attr-defined]
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error, EOFError, OSError,
+                IndexError, KeyError, UnicodeDecodeError, NotImplementedError) as exc:
+            raise _corrupt(f"{type(exc).__name__}: {exc}") from exc
+    infos, start_dir = directory
     spans = _check_directory(data, infos, start_dir, limits)
     view = memoryview(data)
     total = 0
@@ -212,7 +214,67 @@ def _check_magic(data: bytes) -> None:
         raise _refuse("not-a-zip", f"first bytes {data[:8].hex(' ')}" if data else "empty file")
 
 
-def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
+class _Entry(NamedTuple):
+    """What the checks read of a member's central directory record: the fields of zipfile.ZipInfo they use."""
+
+    filename: str
+    orig_filename: str
+    flag_bits: int
+    compress_type: int
+    CRC: int
+    compress_size: int
+    file_size: int
+    header_offset: int
+
+
+_Member = zipfile.ZipInfo | _Entry  # a member as the checks read it: from zipfile or from _plain_directory
+
+_CENTRAL_RECORD = struct.Struct("<4s4B4H3L5H2L")  # central directory header (APPNOTE 4.3.12), as zipfile reads it
+_END_RECORD = struct.Struct("<4s4H2LH")         # end of central directory record (4.3.16)
+_MAX_EXTRACT_VERSION = 63                        # zipfile's: a newer one raises NotImplementedError
+_OTHER_SEP = "" if os.sep == "/" else os.sep     # zipfile's ZipInfo turns it into "/" (Windows)
+
+
+def _plain_directory(data: bytes) -> tuple[Sequence[_Member], int] | None:
+    """The members of a zip whose directory is the plain kind that Excel, LibreOffice and the Python writers
+    produce, read as zipfile would read them; None for anything else, which zipfile then reads (and refuses).
+
+    Plain: the end record is the file's last 22 bytes (no archive comment), one disk, no ZIP64 sentinel or
+    locator, nothing before the first member (no "concatenated" offset), and no record with an extra field,
+    a comment, a NUL in its name or a version zipfile refuses. zipfile builds a ZipInfo of ~20 attributes per
+    member through a file object: ~0.31 ms for a template's 27 members against ~0.1 ms here, on a machine
+    where the pre-check takes ~1.5 ms a file."""
+    if len(data) < _END_RECORD.size:
+        return None
+    end = len(data) - _END_RECORD.size
+    sig, disk, cd_disk, here, count, cd_size, cd_offset, comment = _END_RECORD.unpack_from(data, end)
+    if (sig != b"PK\x05\x06" or comment or disk or cd_disk or here != count or count == 0xFFFF
+            or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF or cd_offset + cd_size != end
+            or data[end - 20:end - 16] == b"PK\x06\x07"):
+        return None
+    entries: list[_Member] = []
+    pos, record = cd_offset, _CENTRAL_RECORD.size
+    unpack, make = _CENTRAL_RECORD.unpack_from, _Entry._make
+    for _ in range(count):
+        if pos + record > end:
+            return None
+        (sig, _, _, version, _, flags, method, _, _, crc, csize, size, n, extra, note, _, _, _,
+         offset) = unpack(data, pos)
+        start = pos + record
+        pos = start + n
+        if sig != b"PK\x01\x02" or extra or note or version > _MAX_EXTRACT_VERSION or pos > end:
+            return None
+        try:
+            name = data[start:pos].decode("utf-8" if flags & 0x800 else "cp437")
+        except UnicodeDecodeError:
+            return None
+        if "\0" in name or (_OTHER_SEP and _OTHER_SEP in name):
+            return None
+        entries.append(make((name, name, flags, method, crc, csize, size, offset)))
+    return (entries, cd_offset) if pos == end else None
+
+
+def _check_directory(data: bytes, infos: Sequence[_Member], start_dir: int,
                      limits: Limits) -> list[tuple[int, int, int]]:
     """Judge the directory's claims, and locate each member's data (which must not overlap another's).
 
@@ -259,7 +321,7 @@ def _check_directory(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int,
     return spans
 
 
-def _locate(data: bytes, info: zipfile.ZipInfo, start_dir: int) -> tuple[int, int, int]:
+def _locate(data: bytes, info: _Member, start_dir: int) -> tuple[int, int, int]:
     """Local header offset, start and end of a member's data, read from its local header as readers do."""
     off = info.header_offset
     if off < 0 or off + 30 > len(data) or data[off:off + 4] != b"PK\x03\x04":
@@ -281,7 +343,7 @@ def _locate(data: bytes, info: zipfile.ZipInfo, start_dir: int) -> tuple[int, in
 
 # ---- one member -------------------------------------------------------------------------------
 
-def _check_member(info: zipfile.ZipInfo, raw: memoryview, limits: Limits, keep: list[bytes] | None = None, *,
+def _check_member(info: _Member, raw: memoryview, limits: Limits, keep: list[bytes] | None = None, *,
                   scan: bool = True) -> int:
     """Stream one member once: verify its true size and CRC, inspect its head, scan it for far cells
     (unless ``scan`` is False: see the module's docstring).
@@ -349,7 +411,7 @@ def _inflate(raw: memoryview, method: int, name: str) -> Iterator[bytes]:
         raise _corrupt(f"{name}: compressed data is truncated")
 
 
-def _inspect_head(info: zipfile.ZipInfo, head: bytes, more: bool, limits: Limits, *,
+def _inspect_head(info: _Member, head: bytes, more: bool, limits: Limits, *,
                   scan: bool = True) -> tuple[_Scan | None, codecs.IncrementalDecoder | None]:
     """Is the member XML, in which encoding? Refuse DOCTYPE/ENTITY (in any encoding) and oversized styles.
 
@@ -564,7 +626,7 @@ def _rowcol(ref: bytes) -> tuple[int, int]:
     return (int(digits) if digits else 0), col
 
 
-def _emulate(info: zipfile.ZipInfo, raw: memoryview, transcode: bool, limits: Limits) -> None:
+def _emulate(info: _Member, raw: memoryview, transcode: bool, limits: Limits) -> None:
     """Where cells lack r=, calamine places them after their neighbours: follow its count exactly."""
     decoder = None
     state = [0, 0, 0, 0]  # row index, column index (0-based, as calamine keeps them), largest row, column

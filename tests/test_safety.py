@@ -6,16 +6,22 @@ in this process (the sandbox tests do that, in a child).
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
+import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.safety import DEFAULT_LIMITS, Limits, UnsafeWorkbook, WorkbookRejected, precheck
+from pipeline import safety
+from pipeline.safety import DEFAULT_LIMITS, Limits, UnsafeWorkbook, WorkbookRejected, _plain_directory, precheck
 
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 CT = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
@@ -296,3 +302,101 @@ def test_rejection_carries_code_and_both_languages_and_pickles(tmp_path: Path) -
     assert type(back) is UnsafeWorkbook
     assert (back.code, back.message_ja, back.message_en, back.detail) == \
         (err.code, err.message_ja, err.message_en, err.detail)
+
+
+# ---- the zip's directory: read by hand when it is the plain kind, by zipfile otherwise ----------
+
+ZIP_FIELDS = ("filename", "orig_filename", "flag_bits", "compress_type", "CRC", "compress_size", "file_size",
+              "header_offset")
+TEMPLATE = sorted((Path(__file__).resolve().parents[1] / "templates").glob("*.xlsx"))[0]
+
+
+def zipfile_directory(data: bytes) -> tuple[list[tuple[object, ...]], int]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [tuple(getattr(i, f) for f in ZIP_FIELDS) for i in zf.infolist()], zf.start_dir  # type: ignore[attr-defined]
+
+
+def plain_directory(data: bytes) -> tuple[list[tuple[object, ...]], int] | None:
+    got = _plain_directory(data)
+    return None if got is None else ([tuple(getattr(i, f) for f in ZIP_FIELDS) for i in got[0]], got[1])
+
+
+def test_what_spreadsheet_applications_write_is_read_as_zipfile_reads_it(tmp_path: Path,
+                                                                         libreoffice: Callable[..., Path]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "申請"
+    wb.save(tmp_path / "openpyxl.xlsx")
+    files = [*sorted(root.glob("samples/*.xlsx"))[:6], *sorted(root.glob("templates/*.xlsx")),
+             tmp_path / "openpyxl.xlsx", libreoffice(tmp_path / "openpyxl.xlsx"),
+             libreoffice(sorted(root.glob("samples/*.xlsx"))[0])]
+    for path in files:
+        data = path.read_bytes()
+        assert plain_directory(data) == zipfile_directory(data), path  # the plain kind, and the same reading
+
+
+def verdict(path: Path) -> str:
+    try:
+        precheck(path)
+    except WorkbookRejected as exc:
+        return f"{exc.code}: {exc.detail}"
+    return "passes"
+
+
+def verdicts(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """precheck's verdict on ``path``, and its verdict when zipfile reads every directory (as before)."""
+    mine = verdict(path)
+    with monkeypatch.context() as m:
+        m.setattr(safety, "_plain_directory", lambda data: None)
+        return mine, verdict(path)
+
+
+@pytest.mark.parametrize("odd", ["comment", "extra", "prefix", "nul", "zip64-local"])
+def test_any_other_directory_is_left_to_zipfile(tmp_path: Path, odd: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An archive comment, an extra field, bytes before the first member, a NUL in a name: zipfile reads each (or
+    refuses it) as before. A ZIP64 record in a local header only leaves the directory plain."""
+    path = build(tmp_path / "w.xlsx")
+    if odd in ("comment", "extra", "zip64-local"):
+        with zipfile.ZipFile(path, "a") as zf:
+            if odd == "comment":
+                zf.comment = b"written by hand"
+            elif odd == "extra":
+                info = zipfile.ZipInfo("docProps/custom.xml")
+                info.extra = struct.pack("<HH4s", 0xCAFE, 4, b"data")
+                zf.writestr(info, "<x/>")
+            else:
+                with zf.open("docProps/big.xml", "w", force_zip64=True) as fh:
+                    fh.write(b"<x/>")
+    elif odd == "prefix":
+        path.write_bytes(b"#!/bin/sh\n" + path.read_bytes())
+    else:
+        path.write_bytes(path.read_bytes().replace(b"xl/worksheets/sheet1.xml", b"xl/worksheets/sheet1\0xml"))
+    data = path.read_bytes()
+    if odd == "zip64-local":
+        assert plain_directory(data) == zipfile_directory(data)
+    else:
+        assert plain_directory(data) is None
+    mine, before = verdicts(path, monkeypatch)
+    assert mine == before
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_damaged_directory_gets_the_verdict_zipfile_gave_it(data: st.DataObject) -> None:
+    """Bytes of the central directory and end record changed at random: the hand reading either agrees with
+    zipfile field for field or leaves the file to zipfile, and the pre-check's verdict is the one it gave when
+    zipfile read every directory."""
+    original = bytearray(TEMPLATE.read_bytes())
+    start = struct.unpack_from("<L", original, len(original) - 6)[0]
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(start, len(original) - 1))
+        original[at] = data.draw(st.integers(0, 255))
+    damaged = bytes(original)
+    got = plain_directory(damaged)
+    if got is not None:
+        assert got == zipfile_directory(damaged)
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as monkeypatch:
+        path = Path(folder) / "damaged.xlsx"
+        path.write_bytes(damaged)
+        mine, before = verdicts(path, monkeypatch)
+    assert mine == before

@@ -22,7 +22,7 @@ import orjson
 
 from pipeline.finance.ledger import Application, Ledger
 from pipeline.ingest.crosscheck import concentration, run_cross_checks
-from pipeline.ingest.exports import ExportWriter
+from pipeline.ingest.exports import ExportWriter, load_arrow_without_numpy
 from pipeline.ingest.review import ReviewWriter, application_rows, submission_rows
 from pipeline.ingest.store import Store
 from pipeline.ingest.worker import write_json
@@ -114,6 +114,7 @@ def _review_child(out: Path, url: str, rows_in: Any, parent_end: Any) -> Path:
     tree does not count twice) the memory they took. Everything but the cross-checks' tables is closed
     while the parent runs them: what is left once they come is the workbook's assembly."""
     parent_end.close()  # the parent's end, copied by fork: while it is open here the end of the rows never comes
+    load_arrow_without_numpy()
     with ReviewWriter(out / "review.xlsx") as writer, ExportWriter(out / "exports", ("parquet",)) as exports:
         while True:
             try:
