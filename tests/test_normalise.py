@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -39,6 +43,23 @@ def _raises(fn, value, kind: str) -> NormaliseError:
 
 
 # --- NormaliseError ----------------------------------------------------------------------------------------
+
+
+def test_the_whitespace_folded_away_is_every_space_python_knows_below_u3001() -> None:
+    from pipeline.normalise import _WHITESPACE
+
+    assert sorted(_WHITESPACE) == [chr(i) for i in range(0x3001) if chr(i).isspace()]
+    assert fold_for_match("\u3000観\u2003光 \x85ツアー\t") == "観光ツアー"
+
+
+def test_the_kanji_pattern_is_compiled_only_when_a_lexicon_is_built(tmp_path: Path) -> None:
+    """Its wide ranges cost ~5 ms to compile: a process that finds every lexicon in the cache never compiles it."""
+    code = ("import pipeline.validate as v, pipeline.eligibility.readings as r; v.warm_up();"
+            "print(r._kanji.cache_info().currsize, r.has_kanji('観光'), r.has_kanji('tour'))")
+    env = {**os.environ, "SHINSEI_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+            for _ in range(2)]
+    assert runs == ["1 True False\n", "0 True False\n"]  # built (and compiled) once, then read from the cache
 
 
 def test_error_message_is_bilingual_japanese_first() -> None:
