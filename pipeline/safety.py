@@ -265,13 +265,19 @@ def _plain_directory(data: bytes) -> tuple[Sequence[_Member], int] | None:
         if sig != b"PK\x01\x02" or extra or note or version > _MAX_EXTRACT_VERSION or pos > end:
             return None
         try:
-            name = data[start:pos].decode("utf-8" if flags & 0x800 else "cp437")
+            name = _name(data[start:pos], flags)
         except UnicodeDecodeError:
             return None
         if "\0" in name or (_OTHER_SEP and _OTHER_SEP in name):
             return None
         entries.append(make((name, name, flags, method, crc, csize, size, offset)))
     return (entries, cd_offset) if pos == end else None
+
+
+def _name(raw: bytes, flags: int) -> str:
+    """A member's name as zipfile decodes it: UTF-8 when flagged, else code page 437. An ASCII name (every
+    workbook part's) reads the same in both, and decodes without cp437's Python-level codec (~1.5 µs a name)."""
+    return raw.decode("ascii") if raw.isascii() else raw.decode("utf-8" if flags & 0x800 else "cp437")
 
 
 def _check_directory(data: bytes, infos: Sequence[_Member], start_dir: int,
@@ -329,7 +335,7 @@ def _locate(data: bytes, info: _Member, start_dir: int) -> tuple[int, int, int]:
     n, m = struct.unpack_from("<HH", data, off + 26)
     raw_name = data[off + 30:off + 30 + n]
     try:
-        local_name = raw_name.decode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        local_name = _name(raw_name, info.flag_bits)
     except UnicodeDecodeError as exc:
         raise _corrupt(f"{info.filename}: undecodable local name") from exc
     if local_name != info.orig_filename:
@@ -350,6 +356,12 @@ def _check_member(info: _Member, raw: memoryview, limits: Limits, keep: list[byt
 
     ``keep``, when given, receives the member's decompressed pieces.
     """
+    if (not scan and info.compress_type == zipfile.ZIP_DEFLATED and info.file_size < _OUT_STEP
+            and len(raw) <= _IN_STEP and (whole := _inflate_whole(info, raw)) is not None
+            and _inspect_head(info, whole, False, limits, scan=False) == (None, None)):
+        if keep is not None:  # the usual part: one piece, nothing to scan (what the loop below would do)
+            keep.append(whole)
+        return len(whole)
     scanner: _Scan | None = None
     decoder: codecs.IncrementalDecoder | None = None
     inspected = False
@@ -381,6 +393,21 @@ def _check_member(info: _Member, raw: memoryview, limits: Limits, keep: list[byt
         if scanner.positional:  # cells without r=: read this member again, counting positions as calamine does
             _emulate(info, raw, decoder is not None, limits)
     return total
+
+
+def _inflate_whole(info: _Member, raw: memoryview) -> bytes | None:
+    """A small deflated member inflated in one call, when it is exactly what the directory says (its size and
+    CRC); None otherwise, and the streaming path reads it again and says what is wrong.
+
+    Every part of a workbook is one piece for the streaming path (under _OUT_STEP); this is the same reading
+    without its generator and bookkeeping, ~4 µs of each of a workbook's ~27 parts. Bounded all the same:
+    it never inflates more than _OUT_STEP bytes."""
+    d = _zlib.decompressobj(-15)
+    try:
+        out = d.decompress(raw, _OUT_STEP)
+    except _ZLIB_ERRORS:
+        return None
+    return out if d.eof and len(out) == info.file_size and _zlib.crc32(out) == info.CRC else None
 
 
 def _inflate(raw: memoryview, method: int, name: str) -> Iterator[bytes]:

@@ -327,9 +327,10 @@ def test_what_spreadsheet_applications_write_is_read_as_zipfile_reads_it(tmp_pat
     wb = openpyxl.Workbook()
     wb.active["A1"] = "申請"
     wb.save(tmp_path / "openpyxl.xlsx")
+    sample = tmp_path / "sample.xlsx"  # a copy: LibreOffice writes beside the file it converts
+    sample.write_bytes(sorted(root.glob("samples/*.xlsx"))[0].read_bytes())
     files = [*sorted(root.glob("samples/*.xlsx"))[:6], *sorted(root.glob("templates/*.xlsx")),
-             tmp_path / "openpyxl.xlsx", libreoffice(tmp_path / "openpyxl.xlsx"),
-             libreoffice(sorted(root.glob("samples/*.xlsx"))[0])]
+             tmp_path / "openpyxl.xlsx", libreoffice(tmp_path / "openpyxl.xlsx"), libreoffice(sample)]
     for path in files:
         data = path.read_bytes()
         assert plain_directory(data) == zipfile_directory(data), path  # the plain kind, and the same reading
@@ -400,3 +401,50 @@ def test_a_damaged_directory_gets_the_verdict_zipfile_gave_it(data: st.DataObjec
         path.write_bytes(damaged)
         mine, before = verdicts(path, monkeypatch)
     assert mine == before
+
+
+def unscanned(path: Path) -> object:
+    """What an ingest worker's pre-check makes of ``path``: every member's bytes, or the refusal."""
+    try:
+        members = safety.verified_members(path, scan=False)
+    except WorkbookRejected as exc:
+        return f"{exc.code}: {exc.detail}"
+    return dict(members), members.crcs
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_damaged_member_gets_what_the_streaming_reading_gave_it(data: st.DataObject) -> None:
+    """Bytes anywhere in a template changed at random (its parts' compressed data most of all): the worker's
+    pre-check returns the same members, or refuses with the same reason, as when every part was streamed and
+    zipfile read every directory."""
+    damaged = bytearray(TEMPLATE.read_bytes())
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(damaged) - 1))
+        damaged[at] = data.draw(st.integers(0, 255))
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as monkeypatch:
+        path = Path(folder) / "damaged.xlsx"
+        path.write_bytes(bytes(damaged))
+        mine = unscanned(path)
+        monkeypatch.setattr(safety, "_plain_directory", lambda data: None)
+        monkeypatch.setattr(safety, "_inflate_whole", lambda info, raw: None)
+        assert mine == unscanned(path)
+
+
+@pytest.mark.parametrize("part", ["doctype", "sst-count", "utf16", "stored"])
+def test_hostile_parts_get_what_the_streaming_reading_gave_them(tmp_path: Path, part: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    sst = f'<sst xmlns="{NS}" count="4294967295" uniqueCount="1"><si><t>a</t></si></sst>'
+    extra: dict[str, str | bytes] = {
+        "doctype": {"xl/sharedStrings.xml": BILLION_LAUGHS},
+        "sst-count": {"xl/sharedStrings.xml": sst},
+        "utf16": {"xl/custom.xml": '<?xml version="1.0" encoding="UTF-16"?><x/>'.encode("utf-16")},
+        "stored": {},
+    }[part]
+    method = zipfile.ZIP_STORED if part == "stored" else zipfile.ZIP_DEFLATED
+    path = build(tmp_path / "w.xlsx", extra=extra, method=method)
+    mine = unscanned(path)
+    monkeypatch.setattr(safety, "_plain_directory", lambda data: None)
+    monkeypatch.setattr(safety, "_inflate_whole", lambda info, raw: None)
+    assert mine == unscanned(path)
+    assert part in ("utf16", "stored") or isinstance(mine, str)  # the first two are refused either way
