@@ -43,8 +43,8 @@ except ImportError:  # a platform without its wheels
     _zlib = zlib  # type: ignore[no-redef]
     _ZLIB_ERRORS = (zlib.error,)
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "UnsafeWorkbook", "VerifiedMembers", "WorkbookRejected", "judge_extent",
-           "precheck", "verified_members"]
+__all__ = ["DEFAULT_LIMITS", "ZIP_CENTRAL_RECORD", "ZIP_END_RECORD", "Limits", "UnsafeWorkbook", "VerifiedMembers",
+           "WorkbookRejected", "judge_extent", "precheck", "verified_members"]
 
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _IN_STEP = 1 << 18   # compressed bytes handed to zlib at a time (unconsumed_tail copies stay small)
@@ -229,8 +229,9 @@ class _Entry(NamedTuple):
 
 _Member = zipfile.ZipInfo | _Entry  # a member as the checks read it: from zipfile or from _plain_directory
 
-_CENTRAL_RECORD = struct.Struct("<4s4B4H3L5H2L")  # central directory header (APPNOTE 4.3.12), as zipfile reads it
-_END_RECORD = struct.Struct("<4s4H2LH")         # end of central directory record (4.3.16)
+# The zip's records, as zipfile reads them (pipeline.workbook writes them too):
+ZIP_CENTRAL_RECORD = struct.Struct("<4s4B4H3L5H2L")  # central directory header (APPNOTE 4.3.12), before the name
+ZIP_END_RECORD = struct.Struct("<4s4H2LH")           # end of central directory record (4.3.16)
 _MAX_EXTRACT_VERSION = 63                        # zipfile's: a newer one raises NotImplementedError
 _OTHER_SEP = "" if os.sep == "/" else os.sep     # zipfile's ZipInfo turns it into "/" (Windows)
 
@@ -244,17 +245,17 @@ def _plain_directory(data: bytes) -> tuple[Sequence[_Member], int] | None:
     a comment, a NUL in its name or a version zipfile refuses. zipfile builds a ZipInfo of ~20 attributes per
     member through a file object: ~0.31 ms for a template's 27 members against ~0.1 ms here, on a machine
     where the pre-check takes ~1.5 ms a file."""
-    if len(data) < _END_RECORD.size:
+    if len(data) < ZIP_END_RECORD.size:
         return None
-    end = len(data) - _END_RECORD.size
-    sig, disk, cd_disk, here, count, cd_size, cd_offset, comment = _END_RECORD.unpack_from(data, end)
+    end = len(data) - ZIP_END_RECORD.size
+    sig, disk, cd_disk, here, count, cd_size, cd_offset, comment = ZIP_END_RECORD.unpack_from(data, end)
     if (sig != b"PK\x05\x06" or comment or disk or cd_disk or here != count or count == 0xFFFF
             or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF or cd_offset + cd_size != end
             or data[end - 20:end - 16] == b"PK\x06\x07"):
         return None
     entries: list[_Member] = []
-    pos, record = cd_offset, _CENTRAL_RECORD.size
-    unpack, make = _CENTRAL_RECORD.unpack_from, _Entry._make
+    pos, record = cd_offset, ZIP_CENTRAL_RECORD.size
+    unpack, make = ZIP_CENTRAL_RECORD.unpack_from, _Entry._make
     for _ in range(count):
         if pos + record > end:
             return None

@@ -21,7 +21,7 @@ from xml.parsers import expat
 import python_calamine
 
 from pipeline.record import Record
-from pipeline.safety import WorkbookRejected, judge_extent
+from pipeline.safety import ZIP_CENTRAL_RECORD, ZIP_END_RECORD, WorkbookRejected, judge_extent
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^!'\s][^!]*))!"
@@ -288,17 +288,15 @@ def stored_zip(members: Mapping[str, bytes]) -> bytes:
             raise _refuse("corrupt-workbook", "a member or offset needs ZIP64 (the workbook is too large)")
         header = _LOCAL.pack(b"PK\x03\x04", 20, _UTF8, 0, 0, 0, crc, size, size, len(raw_name), 0)
         local += (header, raw_name, data)
-        central.append(_CENTRAL.pack(b"PK\x01\x02", 20, 20, _UTF8, 0, 0, 0, crc, size, size, len(raw_name),
-                                     0, 0, 0, 0, 0, offset) + raw_name)
+        central.append(ZIP_CENTRAL_RECORD.pack(b"PK\x01\x02", 20, 0, 20, 0, _UTF8, 0, 0, 0, crc, size, size,
+                                               len(raw_name), 0, 0, 0, 0, 0, offset) + raw_name)
         offset += len(header) + len(raw_name) + size
     directory = b"".join(central)
-    end = _END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, 0)
+    end = ZIP_END_RECORD.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, 0)
     return b"".join([*local, directory, end])  # one copy of the data, not three
 
 
-_LOCAL = struct.Struct("<4s5H3L2H")      # local file header (APPNOTE 4.3.7), before the name
-_CENTRAL = struct.Struct("<4s6H3L5H2L")  # central directory header (4.3.12), before the name
-_END = struct.Struct("<4s4H2LH")         # end of central directory record (4.3.16)
+_LOCAL = struct.Struct("<4s5H3L2H")      # local file header (APPNOTE 4.3.7); the other two records: pipeline.safety
 _UTF8 = 0x800                            # general purpose flag bit 11: names are UTF-8
 
 
