@@ -68,9 +68,11 @@ def load_arrow_without_numpy() -> None:
     except ImportError:
         for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
             del sys.modules[name]
+    else:
+        return
     finally:
         del sys.modules["numpy"]
-    _arrow()
+    _arrow()  # this pyarrow needs numpy
 
 
 _FLOAT_COLUMNS = frozenset({"overhead_pct", "quantity"})
