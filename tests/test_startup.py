@@ -186,3 +186,21 @@ def test_the_command_keeps_numpys_blas_to_one_thread_unless_asked(asked: str | N
     assert got == setting, res.stdout + res.stderr
     if asked is None:
         assert threads == "1", res.stdout + res.stderr  # the main thread alone: OpenBLAS started none
+
+
+def test_a_pyarrow_that_needs_numpy_is_loaded_with_it() -> None:
+    """load_arrow_without_numpy tries without numpy, and on ImportError loads pyarrow again with numpy visible."""
+    code = textwrap.dedent("""
+        import sys
+        from pipeline.ingest import exports
+        hidden = []
+        def arrow():  # a pyarrow that cannot load without numpy
+            hidden.append(sys.modules.get("numpy", "absent") is None)
+            if hidden[-1]:
+                raise ImportError("numpy is required")
+        exports._arrow = arrow
+        exports.load_arrow_without_numpy()
+        print(hidden, sys.modules.get("numpy", "absent") is None)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.stdout.split("\n")[0] == "[True, False] False", res.stdout + res.stderr
