@@ -101,10 +101,12 @@ class _Collector:
         ``location`` may be a function that makes it: most cells are fine and never need one. A number
         or date typed as text is read, and remembered (the sheet's own formulas cannot read it).
         """
-        if raw is None or raw == "":
+        if raw is None:
             return None
         if isinstance(raw, str):
-            if raw.strip() in _EXCEL_ERRORS:
+            if not raw:
+                return None
+            if "#" in raw and raw.strip() in _EXCEL_ERRORS:
                 if spec.get("formula"):
                     return SheetError(raw.strip())  # judged once the engine has computed the cell
                 self.add("input.formula-error", location, {**_labels(spec), "value": raw.strip()})

@@ -267,12 +267,12 @@ def cmd_log(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
     key = _app_key(ledger, args.submission) if args.submission else None
     if args.csv:
-        from pipeline.cellsafe import CSV_LINE_END, neutralise
+        from pipeline.cellsafe import CSV_LINE_END, neutralise_row
 
         w = csv.writer(sys.stdout, lineterminator=CSV_LINE_END)
         w.writerow(LOG_COLUMNS)
         for e in ledger.log(key):
-            w.writerow([neutralise(v) if isinstance(v, str) else v for v in (e[c] for c in LOG_COLUMNS)])
+            w.writerow(neutralise_row(e[c] for c in LOG_COLUMNS))
         return 0
     for e in ledger.log(key):
         def word(v: str | None, kind: str = e["kind"]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.cellsafe import CSV_LINE_END, neutralise
+from pipeline.cellsafe import CSV_LINE_END, neutralise_row
 from pipeline.finance import worklist
 from pipeline.finance.ledger import Application
 from pipeline.ingest.review import (
@@ -156,9 +156,9 @@ class _Export:
         self.batch, self.rows = bytearray(), 0  # rows as JSON lines, for Parquet
 
     def add(self, row: dict[str, Any]) -> None:
-        values = [row.get(c) for c in self.columns]
+        values = list(map(row.get, self.columns))
         if self.csv is not None:
-            self.csv.writerow([neutralise(v) if isinstance(v, str) else v for v in values])
+            self.csv.writerow(neutralise_row(values))
         if not self.parquet:
             return
         # Into one buffer: orjson's bytes keep their ~8 KB of spare capacity, which a list of them would hold.

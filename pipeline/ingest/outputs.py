@@ -5,7 +5,7 @@ it one at a time (a hundred documents per query), works out its rows once, write
 exports and pipes them to a forked child that writes review.xlsx and the Parquet exports, so neither
 holds the batch in memory, and the two share the work about equally (only the child imports Arrow).
 Cross-checks need every submission's people and stays at once; they get slim documents (no budget
-lines, no cell map), a small fraction of the whole, read after the child is forked.
+lines, no cell map), a small fraction of the whole, kept as compact JSON from the same reading.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pipeline.ingest.crosscheck import concentration, run_cross_checks
 from pipeline.ingest.exports import ExportWriter, load_arrow_without_numpy
 from pipeline.ingest.review import ReviewWriter, application_rows, submission_rows
 from pipeline.ingest.store import Store
-from pipeline.ingest.worker import write_json
+from pipeline.ingest.worker import dumps_json_bytes, write_json
 from pipeline.packs import load_pack
 from pipeline.sandbox import IsolatedCall
 
@@ -68,19 +68,15 @@ class SlimDocument(dict):  # type: ignore[type-arg]
         return parsed
 
 
-def slim_documents(store: Store, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every latest submission without its budget lines and cell map (what cross-checks and names need)."""
-    texts: dict[str, bytes] = {}
-    for program in sorted({row["program"] for row in latest}):
-        shas = [row["latest_sha256"] for row in latest if row["program"] == program]
-        texts.update((sha, text.encode()) for sha, text in store.submission_texts(shas, _heavy(program)))
-    docs = []
-    for row in latest:
-        doc = SlimDocument(key=row["key"], program=row["program"], sha256=row["latest_sha256"], file=row["name"],
-                           versions=row["versions"])
-        doc.json = texts.pop(row["latest_sha256"])
-        docs.append(doc)
-    return docs
+def slim_document(doc: dict[str, Any]) -> SlimDocument:
+    """A latest submission as the cross-checks and the names read it: without its budget lines and cell map.
+
+    Made from the document the rows were worked out from (one parse of each document an output build)."""
+    slim = SlimDocument(key=doc["key"], program=doc["program"], sha256=doc["sha256"], file=doc["file"],
+                        versions=doc["versions"])
+    heavy = _heavy(doc["program"])
+    slim.json = dumps_json_bytes({k: v for k, v in doc["submission"].items() if k not in heavy})  # as stored
+    return slim
 
 
 def submissions(store: Store, latest: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -189,18 +185,20 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
         pipe = _RowPipe(rows_out)
         try:
             latest = store.latest()
-            docs = slim_documents(store, latest)
-            store.name_submissions(docs)  # before the rows: the Applications sheet shows these names
+            docs: list[dict[str, Any]] = []
             with ExportWriter(out / "exports", ("csv",)) as exports:
-                # The rows first: the child writes them while the cross-checks run here.
-                for app in applications(store, latest):
-                    rows = application_rows(app)  # worked out once, for the exports and for review.xlsx
-                    exports.add_application_rows(*rows)
-                    pipe.send("application", rows)
+                # The rows first: the child writes them while the cross-checks run here. Each one's rows are
+                # worked out once, for the exports and for review.xlsx.
                 for doc, report in submissions(store, latest):
                     rows = submission_rows(doc, report)
                     exports.add_submission(*rows)
                     pipe.send("submission", rows)
+                    docs.append(slim_document(doc))
+                store.name_submissions(docs)  # before the applications' rows: their sheet shows these names
+                for app in applications(store, latest):
+                    rows = application_rows(app)
+                    exports.add_application_rows(*rows)
+                    pipe.send("application", rows)
                 quarantine = store.quarantined()
                 pipe.send("quarantine", quarantine)
                 pipe.flush()  # the child closes all but the cross-checks' tables while they run here

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Engine, Text, bindparam, cast, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
 
 from pipeline import __version__
 from pipeline.ingest import tables as t
@@ -273,9 +273,7 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def documents(self, shas: list[str]) -> Iterator[tuple[str, Any, Any]]:
-        """(hash, submission, report) of the given files, in the order given, a hundred at a time.
-
-        The cross-checks read less: ``submission_texts``."""
+        """(hash, submission, report) of the given files, in the order given, a hundred at a time."""
         columns = [t.documents.c.sha256, t.documents.c.submission, t.documents.c.report]
         with self.reader.connect() as conn:
             for start in range(0, len(shas), 100):  # ~100 KB of Python objects a document: 100 at a time
@@ -284,28 +282,6 @@ class Store:
                 for sha in chunk:
                     submission, report = got[sha]
                     yield sha, submission, report
-
-    def submission_texts(self, shas: list[str], drop: frozenset[str]) -> Iterator[tuple[str, str]]:
-        """(hash, submission as JSON text without its top-level keys ``drop``), in the order given.
-
-        The database removes the keys (SQLite's json_remove, PostgreSQL's jsonb minus), so a document's
-        bulk (its cell map, its budget lines) is never parsed here: the cross-checks read the rest."""
-        doc = t.documents.c.submission
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import ARRAY
-
-            slim: Any = doc.op("-")(cast(sorted(drop), ARRAY(Text))) if drop else doc
-            text_of = cast(slim, Text)
-        else:
-            paths = [f"$.{key}" for key in sorted(drop)]  # the form's keys are [a-z_]+ (schemas/form.schema.json)
-            text_of = func.json_remove(doc, *paths) if paths else func.json(doc)
-        with self.reader.connect() as conn:
-            for start in range(0, len(shas), 500):
-                chunk = shas[start:start + 500]
-                got = {sha: text for sha, text in conn.execute(select(t.documents.c.sha256, text_of.label("doc"))
-                                                               .where(t.documents.c.sha256.in_(chunk)))}
-                for sha in chunk:
-                    yield sha, got[sha]
 
     def output_state(self) -> str:
         """A fingerprint of everything the outputs are built from: the latest version of each submission,
