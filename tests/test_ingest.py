@@ -288,6 +288,29 @@ def test_cross_checks(tmp_path: Path, base: Callable) -> None:
         assert sum(r[3] for r in table[1:]) == sum(r[summary[0].index("総額 Total")] for r in summary[1:]) > 0
 
 
+def test_the_cross_checks_read_each_stored_document_without_its_bulk(batch: Path, tmp_path: Path,
+                                                                     db_url: str | None) -> None:
+    """The slim documents the cross-checks and the names read are cut from the documents the rows are read
+    from: the stored submission without its cell map, stated values and cost tables, on either database."""
+    from pipeline.ingest.outputs import _heavy, slim_document, submissions
+
+    out = tmp_path / "out"
+    ingest([batch], out, db_url=db_url, executor=InlineExecutor(), progress=False)
+    store = Store(db_url or default_url(out))
+    try:
+        latest = store.latest()
+        seen = 0
+        for doc, _ in submissions(store, latest):
+            slim, heavy = slim_document(doc), _heavy(doc["program"])
+            assert {"source", "budget"} <= heavy & set(doc["submission"])  # there was bulk to cut
+            assert slim["submission"] == {k: v for k, v in doc["submission"].items() if k not in heavy}
+            assert dict(slim) == {k: doc[k] for k in ("key", "program", "sha256", "file", "versions")}
+            seen += 1
+        assert seen == len(latest) > 1
+    finally:
+        store.close()
+
+
 def test_review_workbook_totals_and_formula_safety(tmp_path: Path, base: Callable, batch: Path) -> None:
     folder = tmp_path / "in"
     data = base("nexus-ytec-youth-2025")

@@ -75,7 +75,8 @@ def slim_document(doc: dict[str, Any]) -> SlimDocument:
     slim = SlimDocument(key=doc["key"], program=doc["program"], sha256=doc["sha256"], file=doc["file"],
                         versions=doc["versions"])
     heavy = _heavy(doc["program"])
-    slim.json = dumps_json_bytes({k: v for k, v in doc["submission"].items() if k not in heavy})  # as stored
+    text = dumps_json_bytes({k: v for k, v in doc["submission"].items() if k not in heavy})  # as stored
+    slim.json = bytes(memoryview(text))  # a copy of its size: orjson's bytes keep ~8 KB to spare (40 MB at 5,000)
     return slim
 
 
