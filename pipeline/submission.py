@@ -11,6 +11,8 @@ are findings on their cell, never a silent 0.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -213,6 +215,55 @@ def value_range(spec: dict[str, Any]) -> tuple[int | float, int | float]:
     return -limit, limit
 
 
+_UNUSUAL = object()  # what _usual_value returns for a cell it leaves to _Collector.value
+
+
+def _usual_value(raw: Any, kind: str, pack: Pack, spec: dict[str, Any], low: float, high: float) -> Any:
+    """``_Collector.value`` of the cells most rows are made of, which need no location because nothing is
+    wrong with them: a text, a choice its list knows, a date cell, a number cell within its field's range.
+    Anything else (an error value, a number or date typed as text, a figure out of range, an unknown choice,
+    a fraction where a count goes) is ``_UNUSUAL``, and ``value`` reads it with its location, as before.
+
+    ~0.4 µs a cell instead of ~1.6 with a location made for it: a template's tables hold ~160 cells a file.
+    tests/test_submission_cells.py checks it gives what ``value`` gives, finding nothing, on every cell it takes.
+    """
+    cls = raw.__class__
+    if cls is str:
+        if "#" in raw:  # perhaps an error value (#REF!)
+            return _UNUSUAL
+        if kind == "text":
+            return to_text(raw)
+        if kind == "choice":
+            text = to_text(raw)
+            if text is None:
+                return None
+            choice = pack.choice(spec["list"], text)
+            return _UNUSUAL if choice is None else choice.code
+        return _UNUSUAL
+    if cls is float:
+        if not math.isfinite(raw):
+            return _UNUSUAL
+        if kind == "number":
+            n: int | float = int(raw) if raw.is_integer() else raw
+            if low <= n <= high and not 0 < abs(n) < settings.MIN_ABS_QUANTITY:
+                return n
+            return _UNUSUAL
+        if kind in _WHOLE and abs(raw - round(raw)) <= _WHOLE[kind]:
+            n = round(raw)
+            return n if low <= n <= high else _UNUSUAL
+        return _UNUSUAL
+    if kind == "date":
+        if cls is dt.date:
+            return raw.isoformat()
+        if cls is dt.datetime:
+            return raw.date().isoformat()
+    return _UNUSUAL
+
+
+# The whole-number kinds and how far from a whole number a cell may be (normalise.to_yen's and to_int's)
+_WHOLE = {"yen": 1e-6, "int": 1e-9, "fiscal_year": 1e-9}
+
+
 def _figure(n: int | float, spec: dict[str, Any]) -> str:
     """A bound as people write it: 1,000,000,000,000円, 1,000,000,000, 0.01."""
     text = f"{int(n):,}" if float(n).is_integer() else f"{n:g}"
@@ -288,7 +339,8 @@ def _read_table(raw: RawWorkbook, spec: dict[str, Any], pack: Pack, col: _Collec
                 **_labels(c), "table_ja": spec["title"]["ja"], "table_en": spec["title"]["en"]})
     errors = {cell: text for (sh, cell), text in raw.errors.items() if sh == table.sheet} if raw.errors else {}
     input_idx = [index[c["key"]] for c in spec["columns"] if not c.get("formula") and c["key"] in index]
-    plan = [(c, index.get(c["key"]), (spec["key"], c["key"]) in checked) for c in spec["columns"]]
+    plan = [(c, index.get(c["key"]), (spec["key"], c["key"]) in checked, c["type"], *value_range(c))
+            for c in spec["columns"]]
     items: list[dict[str, Any]] = []
     rows: list[int] = []
     blank = frozenset((None, ""))
@@ -304,10 +356,14 @@ def _read_table(raw: RawWorkbook, spec: dict[str, Any], pack: Pack, col: _Collec
         if (pick is None or blank.issuperset(pick(values))) or all(_blank(values[i]) for i in input_idx):
             continue
         item: dict[str, Any] = {}
-        for c, i, is_checked in plan:
+        for c, i, is_checked, kind, low, high in plan:
             raw_value = values[i] if i is not None and i < len(values) else None
             if raw_value is None or raw_value == "":
                 item[c["key"]] = None
+                continue
+            usual = _usual_value(raw_value, kind, pack, c, low, high)
+            if usual is not _UNUSUAL:
+                item[c["key"]] = usual
                 continue
             def loc(c: dict[str, Any] = c, row: int = excel_row, n: int = len(items)) -> Location:
                 return Location(table.sheet, f"{letters.get(c['key'], '?')}{row}", None, row,
