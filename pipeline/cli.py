@@ -298,7 +298,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from pipeline.refusals import CommandError
     from pipeline.safety import WorkbookRejected
-    from pipeline.tempfiles import output_temp
+    from pipeline.tempfiles import write_atomically
     from pipeline.validate import validate_file
 
     if not args.file:
@@ -315,14 +315,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     with writing(out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = output_temp(out.parent, ".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, out)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_atomically(out, text)
     c = report.counts
     say(f"{out} を書き出しました / wrote {out} (エラー errors {c['error']}, 警告 warnings {c['warning']})")
     return 0

@@ -43,3 +43,19 @@ def output_temp_path(folder: str | os.PathLike[str], suffix: str) -> Path:
     fd, path = output_temp(folder, suffix)
     os.close(fd)
     return Path(path)
+
+
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Write a file whole or not at all (a temporary file renamed into place): a reader never sees half of it,
+    and a run killed while writing leaves only a temporary file the next run deletes. Bytes are written as
+    they are; text in UTF-8."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = output_temp(path.parent, path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data if isinstance(data, bytes) else data.encode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -154,7 +154,8 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
 def _ingest(store: Store, sources: list[str | Path], listing: IsolatedCall, out: Path, *, workers: int | None,
             executor: Executor | None, progress: bool, json_dir: Path | None, clock: float,
             started: tuple[float, float]) -> IngestSummary:
-    from pipeline.ingest.worker import process_file, write_text
+    from pipeline.ingest.worker import process_file
+    from pipeline.tempfiles import write_atomically
 
     found: list[SourceFile]
     skipped: list[Skipped]
@@ -221,7 +222,7 @@ def _ingest(store: Store, sources: list[str | Path], listing: IsolatedCall, out:
         from pipeline.ingest.outputs import build_outputs  # pyarrow and XlsxWriter: only when there is work
 
         build_outputs(out, store)
-        write_text(out / OUTPUT_STATE, state)  # last: a run killed before this rebuilds the outputs
+        write_atomically(out / OUTPUT_STATE, state)  # last: a run killed before this rebuilds the outputs
     total_quarantined = len(store.quarantined())
     store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
     phases["outputs"] = time.perf_counter() - clock
@@ -254,10 +255,10 @@ def refresh_outputs(out_dir: str | Path, *, db_url: str | None = None, wait: flo
             if outputs_current(out, state):
                 return False
             from pipeline.ingest.outputs import build_outputs
-            from pipeline.ingest.worker import write_text
+            from pipeline.tempfiles import write_atomically
 
             build_outputs(out, store)
-            write_text(out / OUTPUT_STATE, state)
+            write_atomically(out / OUTPUT_STATE, state)
             return True
         finally:
             store.close()

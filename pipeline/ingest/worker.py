@@ -6,8 +6,6 @@ its worker, and the parent records the file as quarantined.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import orjson
 
 from pipeline.ingest.store import FileRows, file_rows
 from pipeline.normalise import strip_controls
-from pipeline.tempfiles import output_temp
+from pipeline.tempfiles import write_atomically
 
 
 def process_file(path: str, sha256: str, name: str, json_dir: str | None = None, scan: bool = True) -> FileRows:
@@ -36,8 +34,8 @@ def process_file(path: str, sha256: str, name: str, json_dir: str | None = None,
 
 def write_documents(folder: Path, sha256: str, submission: str | bytes, report: str | bytes) -> None:
     """``folder/submissions/<sha>.json`` and ``folder/findings/<sha>.json`` (the layout --json-dir promises)."""
-    write_text(folder / "submissions" / f"{sha256}.json", submission)
-    write_text(folder / "findings" / f"{sha256}.json", report)
+    write_atomically(folder / "submissions" / f"{sha256}.json", submission)
+    write_atomically(folder / "findings" / f"{sha256}.json", report)
 
 
 def validate_file_report(path: str, sha256: str, name: str, *, scan: bool = True) -> dict[str, Any]:
@@ -90,24 +88,6 @@ def _scrub(data: Any) -> Any:
     return data
 
 
-def write_text(path: Path, text: str | bytes) -> None:
-    """Write a file atomically (temp file + rename): a reader never sees half a file. Bytes are written as they
-    are (UTF-8 already), text in UTF-8.
-
-    The temp file's name starts with settings.TEMP_PREFIX, so the next run deletes what a killed one left.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = output_temp(path.parent, ".json")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text if isinstance(text, bytes) else text.encode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON atomically."""
-    write_text(path, dumps_json(data))
+    write_atomically(path, dumps_json(data))
