@@ -21,13 +21,15 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, text
 
 from pipeline.fill import fill_template
 from pipeline.ingest import tables
 from pipeline.ingest.executor import InlineExecutor
 from pipeline.ingest.run import ingest
-from pipeline.ingest.store import Store, _db_value, default_url
+from pipeline.ingest.store import Store, _db_row, _db_value, default_url
 from pipeline.samples import synthetic_applications
 from pipeline.submission import SheetError
 from tests.conftest import soffice
@@ -536,3 +538,16 @@ def test_what_the_database_is_given(value: Any, stored: Any) -> None:
     """Text without NUL (a str subclass too), integers within BIGINT, finite floats; booleans stay booleans."""
     got = _db_value(value)
     assert got == stored and type(got) is type(stored)
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=5),
+                    st.sampled_from(["a\x00b", SheetError("#N/A\x00"), 2**63 - 1, 2**63, -(2**63)]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=st.lists(_values, max_size=8))
+def test_a_row_is_given_to_the_database_as_its_values_are(row: list[Any]) -> None:
+    """_db_row's one pass gives the row _db_value gives value by value, whatever the row holds."""
+    got, expected = _db_row(row), tuple(map(_db_value, row))
+    assert [type(v) for v in got] == [type(v) for v in expected]
+    assert all(g == e or (g != g and e != e) for g, e in zip(got, expected, strict=True))
