@@ -130,12 +130,9 @@ class _Collector:
             if kind == "text":
                 return to_text(raw)
             if kind == "choice":
-                text = to_text(raw)
-                if text is None:
-                    return None
-                choice = self.pack.choice(spec["list"], text)
-                if choice is not None:
-                    return choice.code
+                text, code = _choice(self.pack, spec, raw)
+                if text is None or code is not None:
+                    return code
                 if not checked_by_rule:
                     self.add("input.unknown-choice", location, {**_labels(spec), "value": shown_value(text)})
                 return text
@@ -215,6 +212,13 @@ def value_range(spec: dict[str, Any]) -> tuple[int | float, int | float]:
     return -limit, limit
 
 
+def _choice(pack: Pack, spec: dict[str, Any], raw: Any) -> tuple[str | None, str | None]:
+    """A choice cell's text, and the code its list gives that text (None: no text, or one the list lacks)."""
+    text = to_text(raw)
+    choice = pack.choice(spec["list"], text) if text is not None else None
+    return text, None if choice is None else choice.code
+
+
 _UNUSUAL = object()  # what _usual_value returns for a cell it leaves to _Collector.value
 
 
@@ -234,11 +238,8 @@ def _usual_value(raw: Any, kind: str, pack: Pack, spec: dict[str, Any], low: flo
         if kind == "text":
             return to_text(raw)
         if kind == "choice":
-            text = to_text(raw)
-            if text is None:
-                return None
-            choice = pack.choice(spec["list"], text)
-            return _UNUSUAL if choice is None else choice.code
+            text, code = _choice(pack, spec, raw)
+            return _UNUSUAL if text is not None and code is None else code
         return _UNUSUAL
     if cls is float:
         if not math.isfinite(raw):
