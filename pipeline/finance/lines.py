@@ -85,39 +85,40 @@ def _clause(f: dict[str, Any]) -> tuple[str, str]:
     return f"{c.get('document', '')} {c.get('section', '')}".strip(), c.get("quote") or ""
 
 
-def file_lines(program: str, submission_key: str, submission: dict[str, Any],
-               findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every cost line and money finding of one file, as rows of the ``review_lines`` table (without sha256)."""
+def line_rows(sha: str, program: str, submission_key: str, submission: dict[str, Any],
+              findings: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Every cost line and money finding of one file, as rows of the ``review_lines`` table, in the order of
+    ``LINE_COLUMNS`` (what the ingest's store writes). Built as tuples: a dict of 23 keys a line, turned into
+    a tuple afterwards, was a third of a file's rows."""
     table, col, labels = _layout(program)
     bound = set(col.values())  # the content key: bound columns by concept, the rest by value (names aside)
     source = ((submission.get("source") or {}).get("tables") or {}).get(table) or {}
     rows_at = source.get("rows") or []
+    sheet = source.get("sheet")
     judged = cost_findings(findings, table)
     seen: dict[tuple[Any, str], int] = {}
-    out = []
+    out: list[tuple[Any, ...]] = []
     for i, line in enumerate(submission.get(table) or []):
         category, description = line.get(col["category"]), line.get(col["description"])
         slot = (category, _folded(description))
         n = seen[slot] = seen.get(slot, -1) + 1
         key = _digest(submission_key, "cost", *slot, n)
+        content = _digest(key, [line.get(k) for k in col.values()], sorted(repr(v) for k, v in line.items()
+                                                                          if k not in bound))
         f = judged.get(i)
-        clause, quote = _clause(f) if f else ("", "")
-        verdict = f["actual"]["verdict"] if f else "ok"
-        out.append({
-            "kind": "cost", "idx": i, "line_key": key, "content_key": _digest(key, [line.get(k) for k in col.values()],
-                                                        sorted(repr(v) for k, v in line.items()
-                                                               if k not in bound)),
-            "code": f["code"] if f else None, "category": category if isinstance(category, str) else None,
-            "category_label": labels.get(category) if isinstance(category, str) else None,
-            "subcategory": line.get(col["subcategory"]),
-            "description": description, "unit_price": line.get(col["unit_price"]),
-            "quantity": line.get(col["quantity"]), "amount": line.get(col["amount"]),
-            "verdict": verdict, "severity": f["severity"] if f else None,
-            "reason": f["actual"].get("reason") if f else None,
-            "message_ja": f["message_ja"] if f else None, "message_en": f["message_en"] if f else None,
-            "clause": clause or None, "quote": quote or None, "sheet": source.get("sheet"),
-            "cell": f["location"].get("cell") if f else None, "row": rows_at[i] if i < len(rows_at) else None,
-        })
+        named = category if isinstance(category, str) else None
+        label = labels.get(category) if named is not None else None
+        row = rows_at[i] if i < len(rows_at) else None
+        prices = (line.get(col["subcategory"]), description, line.get(col["unit_price"]),
+                  line.get(col["quantity"]), line.get(col["amount"]))
+        if f is None:
+            out.append((sha, "cost", i, key, content, None, named, label, *prices, "ok", None, None, None, None,
+                        None, None, sheet, None, row))
+            continue
+        clause, quote = _clause(f)
+        out.append((sha, "cost", i, key, content, f["code"], named, label, *prices, f["actual"]["verdict"],
+                    f["severity"], f["actual"].get("reason"), f["message_ja"], f["message_en"], clause or None,
+                    quote or None, sheet, f["location"].get("cell"), row))
     money = _money_codes(program)
     places: dict[tuple[str, str], int] = {}
     for j, f in enumerate(findings):
@@ -130,16 +131,10 @@ def file_lines(program: str, submission_key: str, submission: dict[str, Any],
         actual = f.get("actual")
         amount = actual if isinstance(actual, int) and not isinstance(actual, bool) else None
         clause, quote = _clause(f)
-        out.append({
-            "kind": "finding", "idx": j, "line_key": key,
-            "content_key": _digest(key, f.get("expected"), actual, f["message_ja"]),
-            "code": f["code"], "category": None, "category_label": None, "subcategory": None,
-            "description": None, "unit_price": None, "quantity": None, "amount": amount,
-            "verdict": "finding", "severity": f["severity"], "reason": None,
-            "message_ja": f["message_ja"], "message_en": f["message_en"], "clause": clause or None,
-            "quote": quote or None, "sheet": loc.get("sheet"), "cell": loc.get("cell") or loc.get("range"),
-            "row": loc.get("row"),
-        })
+        out.append((sha, "finding", j, key, _digest(key, f.get("expected"), actual, f["message_ja"]), f["code"],
+                    None, None, None, None, None, None, amount, "finding", f["severity"], None, f["message_ja"],
+                    f["message_en"], clause or None, quote or None, loc.get("sheet"),
+                    loc.get("cell") or loc.get("range"), loc.get("row")))
     return out
 
 
@@ -156,8 +151,3 @@ LINE_COLUMNS = ("sha256", "kind", "idx", "line_key", "content_key", "code", "cat
                 "message_ja", "message_en", "clause", "quote", "sheet", "cell", "row")
 
 
-def line_rows(sha: str, program: str, submission_key: str, submission: dict[str, Any],
-              findings: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """``file_lines`` as tuples in the column order of ``review_lines`` (what the ingest's store writes)."""
-    return [(sha, *(line[c] for c in LINE_COLUMNS[1:]))
-            for line in file_lines(program, submission_key, submission, findings)]
