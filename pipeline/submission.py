@@ -406,8 +406,9 @@ def _read_fields(raw: RawWorkbook, pack: Pack, col: _Collector, source: dict[str
         value = raw.values.get(spec["name"])
         if value == "" and raw.errors:
             value = raw.errors.get((ref.sheet, ref.a1), value)
-        out[key] = col.value(value, spec, Location(sheet=ref.sheet, cell=ref.a1,
-                                                   path=f"/{'stated' if only_totals else 'plan'}/{key}"))
+        usual = _usual_value(value, spec["type"], pack, spec, *value_range(spec))
+        out[key] = usual if usual is not _UNUSUAL else col.value(
+            value, spec, Location(sheet=ref.sheet, cell=ref.a1, path=f"/{'stated' if only_totals else 'plan'}/{key}"))
     return out
 
 
