@@ -51,7 +51,10 @@ def days(start: str | None, end: str | None) -> int | None:
 
 def ratio_floor(total: int, ratio: float) -> int:
     """The largest whole-yen amount not above ``ratio`` of ``total`` (e.g. overhead caps)."""
-    return math.floor(Fraction(total) * _to_fraction(ratio))
+    exact = _to_fraction(ratio)
+    if type(total) is int:  # floor(total × p / q) in integers: a Fraction's arithmetic costs ~8 µs a call
+        return total * exact.numerator // exact.denominator
+    return math.floor(Fraction(total) * exact)
 
 
 def deduction_band(bands: list[dict[str, Any]], on: str | None) -> dict[str, Any] | None:

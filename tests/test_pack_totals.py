@@ -8,6 +8,7 @@ A total typed over itself is an error of its own. Rates show as percentages, mon
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from fractions import Fraction
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipeline.formulas import amount
 from pipeline.normalise import to_yen
@@ -128,3 +131,30 @@ def test_text_typed_numbers_are_one_warning_each_not_formula_errors(base: Callab
     warned = {f.location.cell for f in only(report, "input.typed-as-text")}
     assert "D13" in warned            # 単価 200,000円
     assert "input.formula-error" not in codes(report)
+
+
+@settings(max_examples=500, deadline=None)
+@given(total=st.integers(0, 10**13), ratio=st.one_of(st.floats(0, 3, allow_nan=False), st.integers(0, 3),
+                                                     st.sampled_from([0.1, 0.3, 0.8, 1.1, 0.15])))
+def test_a_ratio_of_whole_yen_is_floored_exactly(total: int, ratio: float) -> None:
+    """ratio_floor in integers is the Fraction formula it replaced, for every amount and rate."""
+    from pipeline.formulas import _to_fraction, ratio_floor
+
+    assert ratio_floor(total, ratio) == math.floor(Fraction(total) * _to_fraction(ratio))
+
+
+@settings(max_examples=500, deadline=None)
+@example(allowed=32092035539, direct=44300735412, overhead=64633963676, cap=None)  # floats lose the last yen here
+@given(allowed=st.integers(-10**3, 10**12), direct=st.integers(-10**3, 10**12), overhead=st.integers(0, 10**11),
+       cap=st.one_of(st.none(), st.sampled_from([0.1, 0.3, 0.15])))
+def test_the_overhead_on_what_is_allowed_is_floored_exactly(allowed: int, direct: int, overhead: int,
+                                                            cap: float | None) -> None:
+    from pipeline.finance.totals import overhead_on
+    from pipeline.formulas import _to_fraction
+
+    expected = 0
+    if direct > 0 and allowed > 0:
+        expected = int(Fraction(overhead) * allowed // direct)
+        if cap is not None:
+            expected = min(expected, math.floor(Fraction(allowed) * _to_fraction(cap)))
+    assert overhead_on(allowed, direct, overhead, cap) == expected

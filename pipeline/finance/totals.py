@@ -19,7 +19,10 @@ def overhead_on(allowed_direct: int, direct: int, overhead: int, max_ratio: floa
     """The overhead on ``allowed_direct`` at the applicant's rate (overhead / direct), capped at the call's."""
     if direct <= 0 or allowed_direct <= 0:
         return 0
-    at_rate = int(Fraction(overhead) * allowed_direct // direct)
+    if type(overhead) is int and type(allowed_direct) is int:  # floor(overhead × allowed / direct) in integers
+        at_rate = overhead * allowed_direct // direct
+    else:
+        at_rate = int(Fraction(overhead) * allowed_direct // direct)
     return min(at_rate, ratio_floor(allowed_direct, max_ratio)) if max_ratio is not None else at_rate
 
 
