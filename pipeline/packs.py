@@ -210,6 +210,11 @@ class Pack(FrozenRecord):
             out[f["key"]] = {**f, "sheet": self.form["totals"]["sheet"], "total": True}
         return out
 
+    @cached_property
+    def required_columns(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Each table of the form with those of its columns that must be filled in (``required``)."""
+        return [(t, [c for c in t["columns"] if c.get("required")]) for t in self.form["tables"]]
+
     @property
     def title(self) -> dict[str, str]:
         return self.template["title"]

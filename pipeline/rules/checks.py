@@ -630,10 +630,12 @@ def required_fields(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
         if spec.get("required") and ctx.sub["plan"].get(key) in (None, "") and key in ctx.sub["source"]["fields"]:
             yield Hit(ctx.field(key), {"label_ja": spec["label"]["ja"], "label_en": spec["label"]["en"]},
                       expected="value", actual=None)
-    for table in ctx.pack.form["tables"]:
+    for table, required in ctx.pack.required_columns:
+        if not required:
+            continue
         for i, it in enumerate(ctx.items(table["key"])):
-            for col in table["columns"]:
-                if col.get("required") and it.get(col["key"]) in (None, ""):
+            for col in required:
+                if it.get(col["key"]) in (None, ""):
                     yield Hit(ctx.cell(table["key"], i, col["key"]),
                               {"label_ja": f"{table['title']['ja']}：{col['label']['ja']}",
                                "label_en": f"{table['title']['en']}: {col['label']['en']}"},
