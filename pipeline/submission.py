@@ -12,7 +12,6 @@ are findings on their cell, never a silent 0.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -169,7 +168,7 @@ class _Collector:
         if value is None:
             return None
         low, high = value_range(spec)
-        if low <= value <= high and not (spec["type"] == "number" and 0 < abs(value) < settings.MIN_ABS_QUANTITY):
+        if _plausible(value, spec["type"], low, high):
             return value
         self.add("input.out-of-range", location, {**_labels(spec), "value": shown_value(raw),
                                                   "min": _figure(low, spec), "max": _figure(high, spec)})
@@ -242,17 +241,16 @@ def _usual_value(raw: Any, kind: str, pack: Pack, spec: dict[str, Any], low: flo
             return _UNUSUAL if text is not None and code is None else code
         return _UNUSUAL
     if cls is float:
-        if not math.isfinite(raw):
+        read = _NUMBER_READERS.get(kind)
+        if read is None:
             return _UNUSUAL
-        if kind == "number":
-            n: int | float = int(raw) if raw.is_integer() else raw
-            if low <= n <= high and not 0 < abs(n) < settings.MIN_ABS_QUANTITY:
-                return n
+        try:
+            n = read(raw)
+        except NormaliseError:  # infinite, NaN, a fraction where whole yen or a count goes
             return _UNUSUAL
-        if kind in _WHOLE and abs(raw - round(raw)) <= _WHOLE[kind]:
-            n = round(raw)
-            return n if low <= n <= high else _UNUSUAL
-        return _UNUSUAL
+        if kind == "number" and n.is_integer():
+            n = int(n)  # as _typed reads it
+        return n if _plausible(n, kind, low, high) else _UNUSUAL
     if kind == "date":
         if cls is dt.date:
             return raw.isoformat()
@@ -261,8 +259,13 @@ def _usual_value(raw: Any, kind: str, pack: Pack, spec: dict[str, Any], low: flo
     return _UNUSUAL
 
 
-# The whole-number kinds and how far from a whole number a cell may be (normalise.to_yen's and to_int's)
-_WHOLE = {"yen": 1e-6, "int": 1e-9, "fiscal_year": 1e-9}
+# The readers of the numeric kinds, as _Collector._typed uses them (each reads a float cell first)
+_NUMBER_READERS = {"yen": to_yen, "int": to_int, "number": to_number, "fiscal_year": to_fiscal_year}
+
+
+def _plausible(value: int | float, kind: str, low: int | float, high: int | float) -> bool:
+    """Whether a figure is within its field's range, and, for a quantity, not vanishingly small."""
+    return low <= value <= high and not (kind == "number" and 0 < abs(value) < settings.MIN_ABS_QUANTITY)
 
 
 def _figure(n: int | float, spec: dict[str, Any]) -> str:
