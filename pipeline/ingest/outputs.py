@@ -187,6 +187,7 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
         try:
             latest = store.latest()
             docs: list[dict[str, Any]] = []
+            names: dict[str, tuple[Any, Any, Any]] = {}
             with ExportWriter(out / "exports", ("csv",)) as exports:
                 # The rows first: the child writes them while the cross-checks run here. Each one's rows are
                 # worked out once, for the exports and for review.xlsx.
@@ -195,7 +196,9 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
                     exports.add_submission(*rows)
                     pipe.send("submission", rows)
                     docs.append(slim_document(doc))
-                store.name_submissions(docs)  # before the applications' rows: their sheet shows these names
+                    summary = rows[0]  # the names as the pack's fields give them, read once
+                    names[doc["key"]] = (summary["institution"], summary["pi_name"], summary["title"])
+                store.name_submissions(names)  # before the applications' rows: their sheet shows these names
                 for app in applications(store, latest):
                     rows = application_rows(app)
                     exports.add_application_rows(*rows)

@@ -242,8 +242,8 @@ class Store:
                              .values(latest_sha256=bindparam("b_latest"), versions=bindparam("b_versions")),
                              sub_updates)
 
-    def name_submissions(self, docs: list[dict[str, Any]]) -> None:
-        """Set each submission's institution, PI and title from its latest version.
+    def name_submissions(self, names: dict[str, tuple[Any, Any, Any]]) -> None:
+        """Set each submission's institution, PI and title (``names`` by key) as its latest version gives them.
 
         The key folds case and width, so versions may spell them differently; which file a worker
         finished first must not decide what the database shows.
@@ -252,12 +252,8 @@ class Store:
             stored = {r.key: (r.institution, r.pi_name, r.title) for r in conn.execute(
                 select(t.submissions.c.key, t.submissions.c.institution, t.submissions.c.pi_name,
                        t.submissions.c.title))}
-            updates = []
-            for doc in docs:
-                pack = load_pack(doc["program"])
-                name = tuple(pack.field(doc["submission"], c) for c in ("institution", "pi", "title"))
-                if stored.get(doc["key"]) != name:
-                    updates.append({"b_key": doc["key"], "b_inst": name[0], "b_pi": name[1], "b_title": name[2]})
+            updates = [{"b_key": key, "b_inst": name[0], "b_pi": name[1], "b_title": name[2]}
+                       for key, name in names.items() if stored.get(key) != name]
             if updates:
                 conn.execute(update(t.submissions).where(t.submissions.c.key == bindparam("b_key"))
                              .values(institution=bindparam("b_inst"), pi_name=bindparam("b_pi"),
