@@ -43,8 +43,8 @@ except ImportError:  # a platform without its wheels
     _zlib = zlib  # type: ignore[no-redef]
     _ZLIB_ERRORS = (zlib.error,)
 
-__all__ = ["DEFAULT_LIMITS", "ZIP_CENTRAL_RECORD", "ZIP_END_RECORD", "Limits", "UnsafeWorkbook", "VerifiedMembers",
-           "WorkbookRejected", "judge_extent", "precheck", "verified_members"]
+__all__ = ["DEFAULT_LIMITS", "ZIP_CENTRAL_RECORD", "ZIP_END_RECORD", "ZIP_LOCAL_RECORD", "Limits", "UnsafeWorkbook",
+           "VerifiedMembers", "WorkbookRejected", "judge_extent", "precheck", "verified_members"]
 
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _IN_STEP = 1 << 18   # compressed bytes handed to zlib at a time (unconsumed_tail copies stay small)
@@ -230,6 +230,7 @@ class _Entry(NamedTuple):
 _Member = zipfile.ZipInfo | _Entry  # a member as the checks read it: from zipfile or from _plain_directory
 
 # The zip's records, as zipfile reads them (pipeline.workbook writes them too):
+ZIP_LOCAL_RECORD = struct.Struct("<4s5H3L2H")        # local file header (APPNOTE 4.3.7), before the name
 ZIP_CENTRAL_RECORD = struct.Struct("<4s4B4H3L5H2L")  # central directory header (APPNOTE 4.3.12), before the name
 ZIP_END_RECORD = struct.Struct("<4s4H2LH")           # end of central directory record (4.3.16)
 _MAX_EXTRACT_VERSION = 63                        # zipfile's: a newer one raises NotImplementedError
@@ -331,17 +332,18 @@ def _check_directory(data: bytes, infos: Sequence[_Member], start_dir: int,
 def _locate(data: bytes, info: _Member, start_dir: int) -> tuple[int, int, int]:
     """Local header offset, start and end of a member's data, read from its local header as readers do."""
     off = info.header_offset
-    if off < 0 or off + 30 > len(data) or data[off:off + 4] != b"PK\x03\x04":
+    if off < 0 or off + ZIP_LOCAL_RECORD.size > len(data) or data[off:off + 4] != b"PK\x03\x04":
         raise _corrupt(f"{info.filename}: no local header at {off}")
-    n, m = struct.unpack_from("<HH", data, off + 26)
-    raw_name = data[off + 30:off + 30 + n]
+    *_, n, m = ZIP_LOCAL_RECORD.unpack_from(data, off)
+    name_at = off + ZIP_LOCAL_RECORD.size
+    raw_name = data[name_at:name_at + n]
     try:
         local_name = _name(raw_name, info.flag_bits)
     except UnicodeDecodeError as exc:
         raise _corrupt(f"{info.filename}: undecodable local name") from exc
     if local_name != info.orig_filename:
         raise _corrupt(f"{info.filename}: local header names {local_name!r}")
-    start = off + 30 + n + m
+    start = name_at + n + m
     end = start + info.compress_size
     if end > start_dir or end > len(data):
         raise _corrupt(f"{info.filename}: data runs past the end of the archive")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from xml.parsers import expat
 import python_calamine
 
 from pipeline.record import Record
-from pipeline.safety import ZIP_CENTRAL_RECORD, ZIP_END_RECORD, WorkbookRejected, judge_extent
+from pipeline.safety import ZIP_CENTRAL_RECORD, ZIP_END_RECORD, ZIP_LOCAL_RECORD, WorkbookRejected, judge_extent
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^!'\s][^!]*))!"
@@ -286,7 +285,7 @@ def stored_zip(members: Mapping[str, bytes]) -> bytes:
             crc = zlib.crc32(data)
         if size >= 0xFFFFFFFF or offset >= 0xFFFFFFFF:
             raise _refuse("corrupt-workbook", "a member or offset needs ZIP64 (the workbook is too large)")
-        header = _LOCAL.pack(b"PK\x03\x04", 20, _UTF8, 0, 0, 0, crc, size, size, len(raw_name), 0)
+        header = ZIP_LOCAL_RECORD.pack(b"PK\x03\x04", 20, _UTF8, 0, 0, 0, crc, size, size, len(raw_name), 0)
         local += (header, raw_name, data)
         central.append(ZIP_CENTRAL_RECORD.pack(b"PK\x01\x02", 20, 0, 20, 0, _UTF8, 0, 0, 0, crc, size, size,
                                                len(raw_name), 0, 0, 0, 0, 0, offset) + raw_name)
@@ -296,8 +295,7 @@ def stored_zip(members: Mapping[str, bytes]) -> bytes:
     return b"".join([*local, directory, end])  # one copy of the data, not three
 
 
-_LOCAL = struct.Struct("<4s5H3L2H")      # local file header (APPNOTE 4.3.7); the other two records: pipeline.safety
-_UTF8 = 0x800                            # general purpose flag bit 11: names are UTF-8
+_UTF8 = 0x800  # general purpose flag bit 11: names are UTF-8 (the records' layouts: pipeline.safety)
 
 
 def _judge_extent(sheet: str, end: tuple[int, int] | None, how: str = "") -> None:
