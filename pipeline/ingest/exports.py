@@ -65,14 +65,13 @@ def load_arrow_without_numpy() -> None:
     sys.modules["numpy"] = None  # type: ignore[assignment]  # an import of numpy raises ImportError
     try:
         _arrow()
-    except ImportError:
+        return
+    except ImportError:  # this pyarrow needs numpy: forget its half-loaded modules, load it with numpy below
         for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
             del sys.modules[name]
-    else:
-        return
     finally:
         del sys.modules["numpy"]
-    _arrow()  # this pyarrow needs numpy
+    _arrow()
 
 
 _FLOAT_COLUMNS = frozenset({"overhead_pct", "quantity"})
