@@ -346,35 +346,33 @@ def _export_database(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def database(url: str) -> Iterator[None]:
-    """SQLAlchemy's refusals of a database URL or connection as one-line refusals (64 and 74)."""
+    """Refusals of a database URL or connection, by the ingest's driver or by SQLAlchemy, as one-line
+    refusals (64 and 74)."""
+    from pipeline.ingest.database import DatabaseUnavailable, DatabaseUrlError, shown
     from pipeline.refusals import CommandError
 
     try:
         yield
     except CommandError:
         raise
+    except DatabaseUrlError as exc:
+        raise CommandError("database-url", url=shown(url), reason=str(exc)) from exc
+    except DatabaseUnavailable as exc:
+        raise CommandError("database-unavailable", url=shown(url), reason=str(exc)) from exc
     except Exception as exc:
         module = type(exc).__module__ or ""
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+        if module.startswith(("sqlite3", "psycopg")):  # the driver, once the database was opened
+            raise CommandError("database-unavailable", url=shown(url), reason=reason) from exc
         if not module.startswith("sqlalchemy"):
             raise
         from sqlalchemy import exc as sa
 
-        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
-        shown = _hide_password(url)
         if isinstance(exc, sa.ArgumentError | sa.NoSuchModuleError):
-            raise CommandError("database-url", url=shown, reason=reason) from exc
+            raise CommandError("database-url", url=shown(url), reason=reason) from exc
         if isinstance(exc, sa.DBAPIError):
-            raise CommandError("database-unavailable", url=shown, reason=reason) from exc
+            raise CommandError("database-unavailable", url=shown(url), reason=reason) from exc
         raise
-
-
-def _hide_password(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
 
 
 def cmd_template(args: argparse.Namespace) -> int:

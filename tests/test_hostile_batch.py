@@ -140,10 +140,10 @@ def test_a_file_the_database_refuses_quarantines_only_itself(tmp_path: Path, db_
     bad_sha = file_sha256(victim)
     original = Store._many
 
-    def failing(self: Store, conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
-        if table.name == "cost_items" and any(r[0] == bad_sha for r in rows):
+    def failing(self: Store, cur: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+        if table == "cost_items" and any(r[0] == bad_sha for r in rows):
             raise RuntimeError("injected failure while storing one file")
-        original(self, conn, table, rows)
+        original(self, cur, table, rows)
 
     monkeypatch.setattr(Store, "_many", failing)
     summary = ingest([folder], tmp_path / "out", db_url=db_url, workers=2, progress=False)

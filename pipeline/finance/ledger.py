@@ -12,19 +12,23 @@ since the last review.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import Engine, and_, func, insert, or_, select
-from sqlalchemy.exc import IntegrityError
+from typing import TYPE_CHECKING, Any
 
 from pipeline.finance.decisions import DecisionError, settle, statuses
 from pipeline.finance.lines import FLAGGED, flagged
 from pipeline.finance.totals import application_totals
-from pipeline.ingest import tables as t
+from pipeline.ingest.columns import listed
+from pipeline.ingest.database import Database, dicts, iter_dicts, loads
 from pipeline.packs import load_pack
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+Query = Callable[..., list[dict[str, Any]]]  # (sql, params) -> rows as dicts
 
 
 class Conflict(Exception):
@@ -67,33 +71,61 @@ class Application:
 
 
 class Ledger:
-    """Reads and appends the review log of one database (the ingest's, through its engine)."""
+    """Reads and appends the review log of one database: through the ingest's driver (a Database: the ingest's
+    outputs, which never import SQLAlchemy) or SQLAlchemy's engines (the finance commands and pages, whose pool
+    serves several threads). The same SQL either way."""
 
-    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
-        self.engine = engine            # writes
-        self.reader = reader or engine  # reads (on SQLite, an engine whose transactions take no write lock)
+    def __init__(self, engine: Engine | Database, reader: Engine | None = None) -> None:
+        if isinstance(engine, Database):
+            self.db: Database | None = engine
+            self.engine = self.reader = None
+            self.mark = engine.mark
+            self.sqlite = engine.kind == "sqlite"
+        else:
+            self.db = None
+            self.engine = engine            # writes
+            self.reader = reader or engine  # reads (on SQLite, an engine whose transactions take no write lock)
+            self.sqlite = engine.dialect.name == "sqlite"
+            self.mark = "?" if self.sqlite else "%s"
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Query]:
+        """A query function over one reading of the database (one snapshot on SQLite)."""
+        if self.db is not None:
+            with self.db.reading() as cur:
+                yield lambda sql, params=(): dicts(cur.execute(sql, tuple(params)))
+            return
+        with self.reader.connect() as conn:  # type: ignore[union-attr]
+            yield lambda sql, params=(): [dict(r._mapping) for r in conn.exec_driver_sql(sql, tuple(params))]
+
+    def _marks(self, n: int) -> str:
+        return ", ".join([self.mark] * n)
 
     # -- reading ---------------------------------------------------------------------------------
     def applications(self, keys: Iterable[str] | None = None, *, with_lines: bool = True) -> list[Application]:
         """The latest version of every submission (or of ``keys``), with worklist lines and totals."""
-        q = (select(t.submissions.c.key, t.submissions.c.program, t.submissions.c.institution,
-                    t.submissions.c.pi_name, t.submissions.c.title, t.submissions.c.latest_sha256,
-                    t.submissions.c.versions, t.files.c.name)
-             .join(t.files, t.files.c.sha256 == t.submissions.c.latest_sha256)
-             .order_by(t.submissions.c.program, t.files.c.name))
-        if keys is not None:
-            q = q.where(t.submissions.c.key.in_(list(keys)))
-        with self.reader.connect() as conn:
-            apps = [Application(r.key, r.program, r.institution, r.pi_name, r.title, r.latest_sha256, r.name,
-                                r.versions) for r in conn.execute(q)]
+        sql = ('SELECT s."key", s.program, s.institution, s.pi_name, s.title, s.latest_sha256, s.versions, f.name '
+               "FROM submissions s JOIN files f ON f.sha256 = s.latest_sha256")
+        wanted = None if keys is None else list(keys)
+        order = " ORDER BY s.program, f.name"  # the database's collation orders the names, as everywhere
+        with self._reading() as query:
+            if wanted is None:
+                rows = query(sql + order)
+            elif len(wanted) <= 500:
+                rows = query(sql + f' WHERE s."key" IN ({self._marks(len(wanted))})' + order, wanted)
+            else:  # more than an IN list should hold: all of them, in order, kept if wanted
+                keep = set(wanted)
+                rows = [r for r in query(sql + order) if r["key"] in keep]
+            apps = [Application(r["key"], r["program"], r["institution"], r["pi_name"], r["title"],
+                                r["latest_sha256"], r["name"], r["versions"]) for r in rows]
             if not apps:
                 return apps
-            current = self._current(conn, [a.key for a in apps])
+            current = self._current(query, [a.key for a in apps])
             for app in apps:
                 app.status = self._status(app.key, current)
             if with_lines:
                 for chunk in _chunks(apps, 200):
-                    self._fill(conn, chunk, current)
+                    self._fill(query, chunk, current)
         return apps
 
     def application(self, key: str) -> Application | None:
@@ -106,37 +138,35 @@ class Ledger:
             return entry["value"]
         return "in_review" if current.get(("reviewed", key)) else "received"
 
-    def _current(self, conn: Any, keys: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    def _current(self, query: Query, keys: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
         """The latest entry of every subject of these submissions, by (kind, subject); ("reviewed", key) too."""
         out: dict[tuple[str, str], dict[str, Any]] = {}
+        columns = ", ".join(f"g.{c}" for c in listed("review_log").split(", "))
         for chunk in _chunks(keys, 500):
-            latest = (select(t.review_log.c.kind, t.review_log.c.subject, func.max(t.review_log.c.seq).label("seq"))
-                      .where(t.review_log.c.submission_key.in_(chunk))
-                      .group_by(t.review_log.c.kind, t.review_log.c.subject).subquery())
-            q = select(t.review_log).join(latest, and_(t.review_log.c.kind == latest.c.kind,
-                                                       t.review_log.c.subject == latest.c.subject,
-                                                       t.review_log.c.seq == latest.c.seq))
-            for r in conn.execute(q):
-                entry = dict(r._mapping)
+            rows = query(f"SELECT {columns} FROM review_log g JOIN (SELECT kind, subject, max(seq) AS seq "
+                         f"FROM review_log WHERE submission_key IN ({self._marks(len(chunk))}) "
+                         "GROUP BY kind, subject) latest ON g.kind = latest.kind AND g.subject = latest.subject "
+                         "AND g.seq = latest.seq", chunk)
+            for entry in rows:
                 out[(entry["kind"], entry["subject"])] = entry
                 if entry["kind"] == "decision":
                     out[("reviewed", entry["submission_key"])] = entry
         return out
 
-    def _fill(self, conn: Any, apps: list[Application], current: dict[tuple[str, str], dict[str, Any]]) -> None:
+    def _fill(self, query: Query, apps: list[Application], current: dict[tuple[str, str], dict[str, Any]]) -> None:
         shas = [a.sha256 for a in apps]
         rows: dict[str, list[dict[str, Any]]] = {s: [] for s in shas}
-        col = t.review_lines.c
-        sampled = select(t.review_log.c.subject).where(t.review_log.c.kind == "sample")
+        marks = self._marks(len(shas))
         # Only the lines that can be on the worklist (``flagged`` or sampled): most lines are neither.
-        for r in conn.execute(select(t.review_lines)
-                              .where(col.sha256.in_(shas), or_(col.verdict.in_(FLAGGED), col.line_key.in_(sampled)))
-                              .order_by(col.sha256, col.kind, col.idx)):
-            rows[r.sha256].append(dict(r._mapping))
-        earlier = self._earlier_lines(conn, [a for a in apps if a.versions > 1])
-        docs = {r.sha256: r.totals for r in conn.execute(
-            select(t.documents.c.sha256, t.documents.c.submission["totals"].label("totals"))
-            .where(t.documents.c.sha256.in_(shas)))}
+        for r in query(f"SELECT {listed('review_lines')} FROM review_lines WHERE sha256 IN ({marks}) "
+                       f"AND (verdict IN ({self._marks(len(FLAGGED))}) OR line_key IN "
+                       "(SELECT subject FROM review_log WHERE kind = 'sample')) ORDER BY sha256, kind, idx",
+                       [*shas, *FLAGGED]):
+            rows[r["sha256"]].append(r)
+        earlier = self._earlier_lines(query, [a for a in apps if a.versions > 1])
+        totals_of = "json_extract(submission, '$.totals')" if self.sqlite else "submission -> 'totals'"
+        docs = {r["sha256"]: loads(r["totals"]) for r in query(
+            f"SELECT sha256, {totals_of} AS totals FROM documents WHERE sha256 IN ({marks})", shas)}
         for app in apps:
             pack = load_pack(app.program)
             lines = []
@@ -152,18 +182,17 @@ class Ledger:
                       for concept in ("direct_total", "overhead", "total")}
             app.totals = application_totals(totals, lines, pack.money.get("overhead_max_ratio"))
 
-    def _earlier_lines(self, conn: Any, apps: list[Application]) -> dict[str, dict[str, str]]:
+    def _earlier_lines(self, query: Query, apps: list[Application]) -> dict[str, dict[str, str]]:
         """line key -> content key of the lines in earlier versions of these submissions."""
         if not apps:
             return {}
         out: dict[str, dict[str, str]] = {a.key: {} for a in apps}
-        q = (select(t.files.c.submission_key, t.review_lines.c.line_key, t.review_lines.c.content_key)
-             .join(t.files, t.files.c.sha256 == t.review_lines.c.sha256)
-             .where(t.files.c.submission_key.in_(list(out)), t.files.c.status == "ok",
-                    t.files.c.sha256.notin_([a.sha256 for a in apps]))
-             .order_by(t.files.c.version))
-        for r in conn.execute(q):
-            out[r.submission_key][r.line_key] = r.content_key  # the latest earlier version wins
+        keys, latest = list(out), [a.sha256 for a in apps]
+        for r in query("SELECT f.submission_key, l.line_key, l.content_key FROM review_lines l "
+                       f"JOIN files f ON f.sha256 = l.sha256 WHERE f.submission_key IN ({self._marks(len(keys))}) "
+                       f"AND f.status = 'ok' AND f.sha256 NOT IN ({self._marks(len(latest))}) ORDER BY f.version",
+                       [*keys, *latest]):
+            out[r["submission_key"]][r["line_key"]] = r["content_key"]  # the latest earlier version wins
         return out
 
     def decided_lines(self) -> Iterator[dict[str, Any]]:
@@ -180,49 +209,58 @@ class Ledger:
 
     def line(self, line_key: str) -> tuple[Application, dict[str, Any]] | None:
         """The application and the current worklist line of a line key (None if no latest version has it)."""
-        with self.reader.connect() as conn:
-            key = conn.execute(select(t.files.c.submission_key).join(
-                t.review_lines, t.review_lines.c.sha256 == t.files.c.sha256)
-                .where(t.review_lines.c.line_key == line_key).limit(1)).scalar()
+        m = self.mark
+        with self._reading() as query:
+            found = query(f"SELECT f.submission_key FROM files f JOIN review_lines l ON l.sha256 = f.sha256 "
+                          f"WHERE l.line_key = {m} LIMIT 1", [line_key])
+        key = found[0]["submission_key"] if found else None
         app = self.application(key) if key else None
         if app is None:
             return None
         for line in app.lines:
             if line["line_key"] == line_key:
                 return app, line
-        with self.reader.connect() as conn:  # a latest-version line that is not on the worklist (judged ok)
-            r = conn.execute(select(t.review_lines).where(t.review_lines.c.sha256 == app.sha256,
-                                                          t.review_lines.c.line_key == line_key)).first()
-        return (app, _state(dict(r._mapping), None, None, None, False)) if r else None
+        with self._reading() as query:  # a latest-version line that is not on the worklist (judged ok)
+            r = query(f"SELECT {listed('review_lines')} FROM review_lines WHERE sha256 = {m} AND line_key = {m} "
+                      "LIMIT 1", [app.sha256, line_key])
+        return (app, _state(r[0], None, None, None, False)) if r else None
 
     def log(self, submission_key: str | None = None) -> Iterator[dict[str, Any]]:
         """Every entry, oldest first (of one submission, if given)."""
-        q = select(t.review_log).order_by(t.review_log.c.id)
+        sql, params = f"SELECT {listed('review_log')} FROM review_log", []
         if submission_key:
-            q = q.where(t.review_log.c.submission_key == submission_key)
-        with self.reader.connect() as conn:
-            for r in conn.execute(q):
-                yield dict(r._mapping)
+            sql, params = sql + f" WHERE submission_key = {self.mark}", [submission_key]
+        if self.db is not None:
+            with self.db.reading() as cur:
+                yield from iter_dicts(cur.execute(sql + " ORDER BY id", params))
+            return
+        with self._reading() as query:
+            yield from query(sql + " ORDER BY id", params)
 
     def last_id(self) -> int:
-        with self.reader.connect() as conn:
-            return conn.execute(select(func.coalesce(func.max(t.review_log.c.id), 0))).scalar_one()
+        with self._reading() as query:
+            return query("SELECT coalesce(max(id), 0) AS id FROM review_log")[0]["id"]
 
     # -- writing ---------------------------------------------------------------------------------
     def append(self, entries: list[dict[str, Any]]) -> None:
         """Write entries in one transaction: all of them, or none (Conflict when one lost a race)."""
         if not entries:
             return
+        columns = [c for c in listed("review_log").split(", ") if c != '"id"']
+        sql = f"INSERT INTO review_log ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
+        rows = [tuple(entry.get(c.strip('"')) for c in columns) for entry in entries]
         try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(t.review_log), entries)
-        except IntegrityError:
+            if self.db is not None:
+                with self.db.transaction() as cur:
+                    cur.executemany(sql, rows)
+            else:
+                with self.engine.begin() as conn:  # type: ignore[union-attr]
+                    conn.exec_driver_sql(sql, rows)
+        except Exception as exc:
+            if not _integrity_error(exc):
+                raise
             first = entries[0]
-            with self.reader.connect() as conn:
-                cur = conn.execute(select(t.review_log).where(
-                    t.review_log.c.subject == first["subject"], t.review_log.c.kind == first["kind"])
-                    .order_by(t.review_log.c.seq.desc()).limit(1)).first()
-            raise Conflict(dict(cur._mapping) if cur else None) from None
+            raise Conflict(self._latest(first["kind"], first["subject"])) from None
 
     def decide(self, line_key: str, decision: str, *, reviewer: str, seq: int, allowed: Any = None,
                comment: str | None = None, note: str | None = None, source: str = "cli",
@@ -270,15 +308,22 @@ class Ledger:
         return entry
 
     def _seq(self, kind: str, subject: str) -> int:
-        with self.reader.connect() as conn:
-            return conn.execute(select(func.coalesce(func.max(t.review_log.c.seq), 0)).where(
-                t.review_log.c.kind == kind, t.review_log.c.subject == subject)).scalar_one()
+        with self._reading() as query:
+            return query(f"SELECT coalesce(max(seq), 0) AS seq FROM review_log WHERE kind = {self.mark} "
+                         f"AND subject = {self.mark}", [kind, subject])[0]["seq"]
 
     def _latest(self, kind: str, subject: str) -> dict[str, Any] | None:
-        with self.reader.connect() as conn:
-            r = conn.execute(select(t.review_log).where(t.review_log.c.kind == kind, t.review_log.c.subject == subject)
-                             .order_by(t.review_log.c.seq.desc()).limit(1)).first()
-        return dict(r._mapping) if r else None
+        with self._reading() as query:
+            found = query(f"SELECT {listed('review_log')} FROM review_log WHERE kind = {self.mark} "
+                          f"AND subject = {self.mark} ORDER BY seq DESC LIMIT 1", [kind, subject])
+        return found[0] if found else None
+
+
+def _integrity_error(exc: BaseException) -> bool:
+    """Whether the database refused a write for a constraint (the driver's error, or SQLAlchemy's around it)."""
+    orig = getattr(exc, "orig", None) or exc
+    return type(orig).__name__ in ("IntegrityError", "UniqueViolation") or any(
+        c.__name__ == "IntegrityError" for c in type(orig).__mro__)
 
 
 def decision_entry(app: Application, line: dict[str, Any], decision: str, *, reviewer: str, seq: int,

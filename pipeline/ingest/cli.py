@@ -123,9 +123,9 @@ def _check_url(url: str) -> None:
     from pipeline.cli import database
 
     with database(url):
-        from sqlalchemy.engine import make_url
+        from pipeline.ingest.database import parse_url
 
-        make_url(url)
+        parse_url(url)
 
 
 def _print_summary(args: argparse.Namespace, summary: Any) -> None:

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.ingest.database import Target, connect, parse_url, shown
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory file locks; the database lock still applies on PostgreSQL
@@ -63,29 +65,22 @@ def _flock(path: Path, wait: float, what_ja: str, what_en: str) -> IO[Any] | Non
 
 @contextlib.contextmanager
 def _advisory(url: str, wait: float) -> Iterator[None]:
-    from sqlalchemy import text
-
-    from pipeline.ingest.store import make_engine
-
-    engine = make_engine(url)
+    conn = connect(url)  # autocommit: a session lock, held whatever the transactions do
     try:
-        with engine.connect() as conn:
-            key = advisory_key(conn.execute(text("SELECT current_database() || '/' || current_schema()")).scalar())
-            deadline = time.monotonic() + wait
-            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                conn.rollback()
-                if time.monotonic() >= deadline:
-                    raise IngestBusy(f"データベース（{_shown(url)}）", f"the database {_shown(url)}")
-                time.sleep(_POLL)
-            conn.commit()
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):  # a lost connection has released the lock already
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
+        key = advisory_key(conn.execute("SELECT current_database() || '/' || current_schema()").fetchone()[0])
+        deadline = time.monotonic() + wait
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                raise IngestBusy(f"データベース（{shown(url)}）", f"the database {shown(url)}")
+            time.sleep(_POLL)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # a lost connection has released the lock already
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
-        engine.dispose()
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def advisory_key(store: str | None) -> int:
@@ -94,19 +89,10 @@ def advisory_key(store: str | None) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _shown(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _sqlite_file(url: str) -> Path | None:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+def _sqlite_file(target: Target) -> Path | None:
+    if target.kind != "sqlite" or target.where in ("", ":memory:"):
         return None
-    return Path(parsed.database).resolve()
+    return Path(target.where).resolve()
 
 
 @contextlib.contextmanager
@@ -129,13 +115,12 @@ def folder_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
 @contextlib.contextmanager
 def database_lock(url: str, wait: float = 0.0) -> Iterator[None]:
     """Hold the database's lock: PostgreSQL's advisory lock, or a file lock beside the SQLite file."""
-    from sqlalchemy.engine import make_url  # here: an ingest hashes its files while this is imported
-
-    if make_url(url).get_backend_name() == "postgresql":
+    target = parse_url(url)
+    if target.kind == "postgresql":
         with _advisory(url, wait):
             yield
         return
-    db_file = _sqlite_file(url)
+    db_file = _sqlite_file(target)
     if db_file is None:  # in memory (no other process reaches it), or a backend with no file to lock
         yield
         return

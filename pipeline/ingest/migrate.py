@@ -10,14 +10,15 @@ and tests/test_ingest.py checks that it still equals what the migrations build.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection, Engine
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import Connection, Engine
+
+    from pipeline.ingest.database import Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_HEAD = MIGRATIONS / "sqlite_head.sql"
@@ -25,6 +26,8 @@ SQLITE_HEAD = MIGRATIONS / "sqlite_head.sql"
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database)."""
+    from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
@@ -61,6 +64,34 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def bring_to_head(db: Database, engine: Callable[[], Engine]) -> None:
+    """``upgrade(engine())`` for a store opened through its driver: a database at the head (every run after the
+    first) is told so by its driver alone, and a new SQLite database gets the head's schema from it too; only a
+    migration loads SQLAlchemy and Alembic (``engine`` makes the store's engine)."""
+    current = db_revision(db)
+    if current == HEAD:
+        return
+    if current is None and db.kind == "sqlite":
+        with db.transaction() as cur:
+            if cur.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # inside the write lock
+                for statement in sqlite_head_statements():
+                    cur.execute(statement)
+                return
+    upgrade(engine())
+
+
+def db_revision(db: Database) -> str | None:
+    """``current_revision`` through the driver."""
+    if db.kind == "sqlite":
+        where = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    else:  # the schema the connection works in (a URL may set search_path), as SQLAlchemy's has_table looks
+        where = ("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
+                 "AND table_name = 'alembic_version'")
+    if not db.scalar(where):
+        return None
+    return db.scalar("SELECT version_num FROM alembic_version")
 
 
 def _empty(conn: Connection) -> bool:

@@ -92,7 +92,7 @@ def submissions(store: Store, latest: list[dict[str, Any]]) -> Iterator[tuple[di
 def applications(store: Store, latest: list[dict[str, Any]]) -> Iterator[Application]:
     """Each latest submission as the finance review sees it (worklist lines, totals, status), a few hundred
     at a time, in the order of ``latest``."""
-    ledger = Ledger(store.engine, store.reader)
+    ledger = Ledger(store.db)
     keys = [row["key"] for row in latest]
     for start in range(0, len(keys), 200):
         yield from ledger.applications(keys[start:start + 200])
@@ -136,7 +136,7 @@ def _close_streamed(url: str, writer: ReviewWriter, exports: ExportWriter, quara
     """The tables of both that do not wait for the cross-checks, each reading the Files listing as it writes it."""
     store = Store(url)
     try:
-        exports.close_streamed(quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
+        exports.close_streamed(quarantine, store.files_listing(), Ledger(store.db).log())
         writer.close_streamed(quarantine, store.files_listing())
     finally:
         store.close()
@@ -214,7 +214,7 @@ def build_outputs(out: Path, store: Store) -> tuple[int, int]:
                 write_json(out / "crosscheck.json", cross)
                 pipe.send("cross", (cross, conc))
                 pipe.close()
-                exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.engine, store.reader).log())
+                exports.finish(cross, conc, quarantine, store.files_listing(), Ledger(store.db).log())
         finally:
             pipe.close()
         review.result()

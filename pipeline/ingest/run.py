@@ -26,7 +26,7 @@ from pipeline.safety import WorkbookRejected, precheck
 from pipeline.sandbox import IsolatedCall, WorkerFailed
 from pipeline.settings import LOCK_WAIT_SECONDS, TEMP_PREFIX
 
-if TYPE_CHECKING:  # the store (and SQLAlchemy with it) is imported once the files are being hashed: see ingest()
+if TYPE_CHECKING:  # the store is imported once the files are being hashed: see ingest()
     from pipeline.ingest.store import FileRows, Quarantine, Store
 
 BATCH_FILES = 50      # files stored per transaction: amortises the commit, short enough that the workers'
@@ -132,8 +132,8 @@ def ingest(sources: list[str | Path], out_dir: str | Path, *, db_url: str | None
     clock, started = time.perf_counter(), _cpu()
     with folder_lock(out, wait):
         clean_temp(out)
-        # Every file is listed and hashed in a forked child while this process imports SQLAlchemy (~0.2 s of
-        # CPU) and opens the database: over 1,000 files the two take about as long, one on each core.
+        # Every file is listed and hashed in a forked child while this process imports the store and opens the
+        # database.
         with IsolatedCall(discover, (list(sources), out / "staging"), timeout=None, memory_bytes=None) as listing:
             from pipeline.ingest.store import Store, default_url
 

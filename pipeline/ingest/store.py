@@ -1,4 +1,8 @@
-"""Database access of the ingest: one transaction per file, deterministic keys, SQLite or PostgreSQL."""
+"""Database access of the ingest: one transaction per batch of files, deterministic keys, SQLite or PostgreSQL.
+
+Through the driver alone (pipeline.ingest.database): an ingest never imports SQLAlchemy unless the database
+needs a migration, or a command asks for ``Store.engine``.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,19 @@ import math
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import orjson
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline import __version__
-from pipeline.ingest import tables as t
-from pipeline.ingest.migrate import upgrade
+from pipeline.ingest.columns import COLUMNS, CONTENT_TABLES, DOCUMENT_COLUMNS, JSON_COLUMNS, listed
+from pipeline.ingest.database import Database, dumps, iter_dicts, loads
+from pipeline.ingest.migrate import bring_to_head
 from pipeline.ingest.sources import Skipped, SourceFile
 
 # identity: the fields the form's ``identity`` names
 from pipeline.packs import Pack, load_pack, search_folders, submission_key
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger("shinsei.ingest")
 
@@ -34,6 +39,9 @@ def make_engine(url: str, *, deferred: bool = False) -> Engine:
     """An engine for ``url``. On SQLite every transaction takes the write lock at BEGIN (IMMEDIATE), so two
     writers queue instead of failing half-way; ``deferred`` makes one for reading only, whose snapshot
     (WAL) neither waits for a writer nor makes one wait."""
+    import orjson
+    from sqlalchemy import create_engine, event
+
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     # orjson parses the stored documents (JSON on SQLite, JSONB on PostgreSQL) ~5x faster than the json module
@@ -74,12 +82,29 @@ def _now() -> str:
 
 
 class Store:
+    """The ingest's database: its runs, files, rows and documents, read and written through the driver
+    (pipeline.ingest.database); ``engine`` and ``reader`` are SQLAlchemy's, made when first asked for (the
+    finance commands and the migrations use them)."""
+
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        upgrade(self.engine)
-        self.reader = make_engine(url, deferred=True) if self.engine.dialect.name == "sqlite" else self.engine
+        self.db = Database(url)
+        try:
+            bring_to_head(self.db, lambda: self.engine)
+        except BaseException:
+            self.close()
+            raise
         self._sql = self._statements()
+
+    @functools.cached_property
+    def engine(self) -> Engine:
+        """SQLAlchemy's engine for writing (the finance review's ledger, Alembic)."""
+        return make_engine(self.url)
+
+    @functools.cached_property
+    def reader(self) -> Engine:
+        """SQLAlchemy's engine for reading: on SQLite one whose transactions take no write lock."""
+        return make_engine(self.url, deferred=True) if self.db.kind == "sqlite" else self.engine
 
     # -- runs ------------------------------------------------------------------------------------
     def start_run(self, sources: list[str], found: list[SourceFile], refused: list[Skipped]) -> tuple[int, set[str]]:
@@ -88,53 +113,61 @@ class Store:
         Any run still marked running was killed (the caller holds the ingest lock). One transaction: a
         run killed before it leaves nothing, one killed after it has listed every file, so the files'
         first run (which orders versions) is what an uninterrupted run gives them."""
-        with self.engine.begin() as conn:
-            conn.execute(update(t.runs).where(t.runs.c.status == "running").values(status="interrupted"))
-            res = conn.execute(insert(t.runs).values(started_at=_now(), status="running", sources=sources,
-                                                     files_seen=0, files_processed=0, files_quarantined=0,
-                                                     version=__version__))
-            run_id = int(res.inserted_primary_key[0])
-            todo = self._register(conn, found, run_id)
-            self._register_refused(conn, refused, run_id)
+        db, m = self.db, self.db.mark
+        insert_run = (f"INSERT INTO runs (started_at, status, sources, files_seen, files_processed, files_quarantined, "
+                      f"version) VALUES ({m}, {m}, {db.json()}, 0, 0, 0, {m})")
+        with db.transaction() as cur:
+            cur.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+            params = (_now(), "running", dumps(sources), __version__)
+            if db.kind == "postgresql":
+                run_id = int(cur.execute(insert_run + " RETURNING id", params).fetchone()[0])
+            else:
+                run_id = int(cur.execute(insert_run, params).lastrowid)
+            todo = self._register(cur, found, run_id)
+            self._register_refused(cur, refused, run_id)
         return run_id, todo
 
     def finish_run(self, run_id: int, seen: int, processed: int, quarantined: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(
-                finished_at=_now(), status="finished", files_seen=seen, files_processed=processed,
-                files_quarantined=quarantined))
+        m = self.db.mark
+        with self.db.transaction() as cur:
+            cur.execute(f"UPDATE runs SET finished_at = {m}, status = 'finished', files_seen = {m}, "
+                        f"files_processed = {m}, files_quarantined = {m} WHERE id = {m}",
+                        (_now(), seen, processed, quarantined, run_id))
 
     # -- files -----------------------------------------------------------------------------------
-    def _register(self, conn: Any, found: list[SourceFile], run_id: int) -> set[str]:
+    def _register(self, cur: Any, found: list[SourceFile], run_id: int) -> set[str]:
         """Record every listed file; return the hashes still to process."""
-        known = {row.sha256: row.status for row in conn.execute(select(t.files.c.sha256, t.files.c.status))}
+        known = dict(cur.execute("SELECT sha256, status FROM files").fetchall())
         new = {}
         for f in found:
             if f.sha256 not in known and f.sha256 not in new:
-                new[f.sha256] = {"sha256": f.sha256, "name": f.name, "size": f.size, "first_run": run_id,
-                                 "status": "pending"}
+                new[f.sha256] = (f.sha256, f.name, f.size, run_id, "pending")
         if new:
-            conn.execute(insert(t.files), list(new.values()))
+            m = self.db.marks(5)
+            cur.executemany(f"INSERT INTO files (sha256, name, size, first_run, status) VALUES ({m})",
+                            list(new.values()))
         return {sha for sha, status in known.items() if status == "pending"} | set(new)
 
-    def _register_refused(self, conn: Any, refused: list[Skipped], run_id: int) -> None:
+    def _register_refused(self, cur: Any, refused: list[Skipped], run_id: int) -> None:
         """Record every file sent that is not a workbook as quarantined, with its reason and advice.
 
         The secretariat sees every file an applicant sent (the Quarantine and Files sheets,
         quarantine.json); a file already recorded is left as it is.
         """
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[str, tuple[Any, ...]] = {}
         for item in refused:
-            rows.setdefault(item.record_id, {
-                "sha256": item.record_id, "name": item.name, "size": item.size, "first_run": run_id,
-                "status": "quarantined", "error_code": item.code or "not-a-workbook-file",
-                "error_ja": item.reason_ja, "error_en": item.reason_en})
+            rows.setdefault(item.record_id, (item.record_id, item.name, item.size, run_id, "quarantined",
+                                             item.code or "not-a-workbook-file", item.reason_ja, item.reason_en))
         if not rows:
             return
-        known = set(conn.execute(select(t.files.c.sha256).where(t.files.c.sha256.in_(list(rows)))).scalars())
-        new = [{k: _db_value(v) for k, v in row.items()} for sha, row in rows.items() if sha not in known]
+        known: set[str] = set()
+        for chunk in _chunks(list(rows), _IN_LIST):
+            known.update(r[0] for r in cur.execute(
+                f"SELECT sha256 FROM files WHERE sha256 IN ({self.db.marks(len(chunk))})", chunk).fetchall())
+        new = [_db_row(row) for sha, row in rows.items() if sha not in known]
         if new:
-            conn.execute(insert(t.files), new)
+            cur.executemany("INSERT INTO files (sha256, name, size, first_run, status, error_code, error_ja, "
+                            f"error_en) VALUES ({self.db.marks(8)})", new)
 
     def record(self, results: list[tuple[str, FileRows | Quarantine]]) -> list[str]:
         """Store a batch of files in one transaction: each file's rows are all there or none are.
@@ -169,43 +202,45 @@ class Store:
         ok = [(sha, r) for sha, r in results if isinstance(r, FileRows)]
         bad = [tuple(map(_db_value, (r.code, r.message_ja, r.message_en, sha)))
                for sha, r in results if isinstance(r, Quarantine)]
-        with self.engine.begin() as conn:
-            if ok:
-                shas = [sha for sha, _ in ok]
-                for table in (t.participants, t.cost_items, t.findings, t.review_lines, t.documents):  # resumed files
-                    conn.execute(delete(table).where(table.c.sha256.in_(shas)))
-                keys = sorted({r.key for _, r in ok})
-                have = set(conn.execute(select(t.submissions.c.key).where(t.submissions.c.key.in_(keys))).scalars())
+        sql = self._sql
+        with self.db.transaction() as cur:
+            for chunk in _chunks(ok, _IN_LIST):
+                shas = [sha for sha, _ in chunk]
+                marks = self.db.marks(len(shas))
+                for table in _FILE_TABLES:  # resumed files
+                    cur.execute(f'DELETE FROM "{table}" WHERE sha256 IN ({marks})', shas)
+                keys = sorted({r.key for _, r in chunk})
+                have = {row[0] for row in cur.execute(
+                    f'SELECT "key" FROM submissions WHERE "key" IN ({self.db.marks(len(keys))})', keys).fetchall()}
                 subs = []
-                for sha, r in ok:  # a provisional name: name_submissions sets it from the latest version
+                for sha, r in chunk:  # a provisional name: name_submissions sets it from the latest version
                     if r.key not in have:
                         have.add(r.key)
                         subs.append((r.key, r.program, r.institution, r.pi_name, r.title, sha, 1))
-                self._many(conn, t.submissions, subs)
-                for table, part in ((t.participants, 0), (t.cost_items, 1), (t.findings, 2), (t.review_lines, 3)):
-                    self._many(conn, table, [row for _, r in ok for row in r.rows[part]])
-                self._many(conn, t.documents, [(sha, r.program, *r.documents) for sha, r in ok])
-                conn.exec_driver_sql(self._sql["file_ok"], [("ok", r.program, r.key, sha) for sha, r in ok])
+                self._many(cur, "submissions", subs)
+                for table, part in (("participants", 0), ("cost_items", 1), ("findings", 2), ("review_lines", 3)):
+                    self._many(cur, table, [row for _, r in chunk for row in r.rows[part]])
+                self._many(cur, "documents", [(sha, r.program, *r.documents) for sha, r in chunk])
+                cur.executemany(sql["file_ok"], [("ok", r.program, r.key, sha) for sha, r in chunk])
             if bad:
-                conn.exec_driver_sql(self._sql["file_bad"], bad)
+                cur.executemany(sql["file_bad"], bad)
 
-    def _many(self, conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
+    def _many(self, cur: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """``rows`` into ``table`` (its columns in order), in one executemany."""
         if rows:
-            conn.exec_driver_sql(self._sql[table.name], rows)
+            cur.executemany(self._sql[table], rows)
 
     def _statements(self) -> dict[str, str]:
-        """Plain SQL for the per-file writes: DBAPI executemany skips SQLAlchemy's per-row work."""
-        dialect = self.engine.dialect
-        q = dialect.identifier_preparer.quote
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        """The per-file writes, each one executemany."""
+        mark = self.db.mark
         out = {}
         # A document comes as its JSON's UTF-8 bytes (FileRows.documents), taken as text by the database itself.
-        document = (f"CAST(convert_from({mark}, 'UTF8') AS jsonb)" if dialect.name == "postgresql"
+        document = (f"CAST(convert_from({mark}, 'UTF8') AS jsonb)" if self.db.kind == "postgresql"
                     else f"CAST({mark} AS TEXT)")
-        for table in (t.submissions, t.participants, t.cost_items, t.findings, t.review_lines, t.documents):
-            cols = ", ".join(q(c.name) for c in table.columns)
-            marks = ", ".join(document if isinstance(c.type, t.Document) else mark for c in table.columns)
-            out[table.name] = f"INSERT INTO {q(table.name)} ({cols}) VALUES ({marks})"
+        for table in ("submissions", *_FILE_TABLES):
+            marks = ", ".join(document if c in DOCUMENT_COLUMNS and table == "documents" else mark
+                              for c in COLUMNS[table])
+            out[table] = f'INSERT INTO "{table}" ({listed(table)}) VALUES ({marks})'
         out["file_ok"] = (f"UPDATE files SET status = {mark}, program = {mark}, submission_key = {mark}, "
                           f"error_code = NULL, error_ja = NULL, error_en = NULL WHERE sha256 = {mark}")
         out["file_bad"] = (f"UPDATE files SET status = 'quarantined', error_code = {mark}, error_ja = {mark}, "
@@ -218,29 +253,27 @@ class Store:
 
         Only what changed is written (on a re-run, usually nothing), in one executemany per table.
         """
-        with self.engine.begin() as conn:
-            rows = conn.execute(select(t.files.c.sha256, t.files.c.submission_key, t.files.c.first_run,
-                                       t.files.c.name, t.files.c.version).where(t.files.c.status == "ok")).all()
-            subs = {r.key: (r.latest_sha256, r.versions) for r in conn.execute(
-                select(t.submissions.c.key, t.submissions.c.latest_sha256, t.submissions.c.versions))}
+        m = self.db.mark
+        with self.db.transaction() as cur:
+            rows = cur.execute("SELECT sha256, submission_key, first_run, name, version FROM files "
+                               "WHERE status = 'ok'").fetchall()
+            subs = {key: (latest, versions) for key, latest, versions in cur.execute(
+                'SELECT "key", latest_sha256, versions FROM submissions').fetchall()}
             by_key: dict[str, list[Any]] = {}
             for r in rows:
-                by_key.setdefault(r.submission_key, []).append(r)
+                by_key.setdefault(r[1], []).append(r)
             file_updates, sub_updates = [], []
             for key, versions in by_key.items():
-                versions.sort(key=lambda r: (r.first_run, r.name, r.sha256))
-                file_updates += [{"b_sha": r.sha256, "b_version": n}
-                                 for n, r in enumerate(versions, start=1) if r.version != n]
-                latest = (versions[-1].sha256, len(versions))
+                versions.sort(key=lambda r: (r[2], r[3], r[0]))  # first run, name, hash
+                file_updates += [(n, r[0]) for n, r in enumerate(versions, start=1) if r[4] != n]
+                latest = (versions[-1][0], len(versions))
                 if subs.get(key) != latest:
-                    sub_updates.append({"b_key": key, "b_latest": latest[0], "b_versions": latest[1]})
+                    sub_updates.append((*latest, key))
             if file_updates:
-                conn.execute(update(t.files).where(t.files.c.sha256 == bindparam("b_sha"))
-                             .values(version=bindparam("b_version")), file_updates)
+                cur.executemany(f"UPDATE files SET version = {m} WHERE sha256 = {m}", file_updates)
             if sub_updates:
-                conn.execute(update(t.submissions).where(t.submissions.c.key == bindparam("b_key"))
-                             .values(latest_sha256=bindparam("b_latest"), versions=bindparam("b_versions")),
-                             sub_updates)
+                cur.executemany(f'UPDATE submissions SET latest_sha256 = {m}, versions = {m} WHERE "key" = {m}',
+                                sub_updates)
 
     def name_submissions(self, names: dict[str, tuple[Any, Any, Any]]) -> None:
         """Set each submission's institution, PI and title (``names`` by key) as its latest version gives them.
@@ -248,99 +281,106 @@ class Store:
         The key folds case and width, so versions may spell them differently; which file a worker
         finished first must not decide what the database shows.
         """
-        with self.engine.begin() as conn:
-            stored = {r.key: (r.institution, r.pi_name, r.title) for r in conn.execute(
-                select(t.submissions.c.key, t.submissions.c.institution, t.submissions.c.pi_name,
-                       t.submissions.c.title))}
-            updates = [{"b_key": key, "b_inst": name[0], "b_pi": name[1], "b_title": name[2]}
-                       for key, name in names.items() if stored.get(key) != name]
+        m = self.db.mark
+        with self.db.transaction() as cur:
+            stored = {r[0]: tuple(r[1:]) for r in cur.execute(
+                'SELECT "key", institution, pi_name, title FROM submissions').fetchall()}
+            updates = [(*name, key) for key, name in names.items() if stored.get(key) != tuple(name)]
             if updates:
-                conn.execute(update(t.submissions).where(t.submissions.c.key == bindparam("b_key"))
-                             .values(institution=bindparam("b_inst"), pi_name=bindparam("b_pi"),
-                                     title=bindparam("b_title")), updates)
+                cur.executemany(f'UPDATE submissions SET institution = {m}, pi_name = {m}, title = {m} '
+                                f'WHERE "key" = {m}', updates)
 
     def latest(self) -> list[dict[str, Any]]:
         """The latest version of every submission: key, program, file hash and name."""
-        q = (select(t.submissions.c.key, t.submissions.c.program, t.submissions.c.latest_sha256,
-                    t.submissions.c.versions, t.files.c.name)
-             .join(t.files, t.files.c.sha256 == t.submissions.c.latest_sha256)
-             .order_by(t.submissions.c.program, t.files.c.name))
-        with self.reader.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self.db.rows('SELECT s."key", s.program, s.latest_sha256, s.versions, f.name FROM submissions s '
+                            "JOIN files f ON f.sha256 = s.latest_sha256 ORDER BY s.program, f.name")
 
     def documents(self, shas: list[str]) -> Iterator[tuple[str, Any, Any]]:
         """(hash, submission, report) of the given files, in the order given, a hundred at a time."""
-        columns = [t.documents.c.sha256, t.documents.c.submission, t.documents.c.report]
-        with self.reader.connect() as conn:
-            for start in range(0, len(shas), 100):  # ~100 KB of Python objects a document: 100 at a time
-                chunk = shas[start:start + 100]
-                got = {r[0]: r[1:] for r in conn.execute(select(*columns).where(t.documents.c.sha256.in_(chunk)))}
+        with self.db.reading() as cur:
+            for chunk in _chunks(shas, 100):  # ~100 KB of Python objects a document: 100 at a time
+                got = {r[0]: r[1:] for r in cur.execute(
+                    f"SELECT sha256, submission, report FROM documents WHERE sha256 IN ({self.db.marks(len(chunk))})",
+                    chunk).fetchall()}
                 for sha in chunk:
                     submission, report = got[sha]
-                    yield sha, submission, report
+                    yield sha, loads(submission), loads(report)
 
     def output_state(self) -> str:
         """A fingerprint of everything the outputs are built from: the latest version of each submission,
         the quarantine, the rule packs and shinsei's version. Equal fingerprints, equal outputs."""
         h = hashlib.sha256(f"{__version__}|{packs_fingerprint()}".encode())
-        with self.reader.connect() as conn:
-            for row in conn.execute(select(t.submissions.c.key, t.submissions.c.latest_sha256,
-                                           t.submissions.c.versions).order_by(t.submissions.c.key)):
-                h.update(f"s|{row.key}|{row.latest_sha256}|{row.versions}\n".encode())
-            for row in conn.execute(select(t.files.c.sha256, t.files.c.name, t.files.c.status, t.files.c.error_code)
-                                    .where(t.files.c.status != "pending").order_by(t.files.c.sha256)):
-                h.update(f"f|{row.sha256}|{row.name}|{row.status}|{row.error_code}\n".encode())
+        with self.db.reading() as cur:
+            for key, latest, versions in cur.execute(
+                    'SELECT "key", latest_sha256, versions FROM submissions ORDER BY "key"'):
+                h.update(f"s|{key}|{latest}|{versions}\n".encode())
+            for sha, name, status, code in cur.execute(
+                    "SELECT sha256, name, status, error_code FROM files WHERE status != 'pending' ORDER BY sha256"):
+                h.update(f"f|{sha}|{name}|{status}|{code}\n".encode())
             # the review log only grows: its last entry says whether a decision was taken since
-            h.update(f"log|{conn.execute(select(func.max(t.review_log.c.id))).scalar()}".encode())
+            h.update(f"log|{cur.execute('SELECT max(id) FROM review_log').fetchone()[0]}".encode())
         return h.hexdigest()
 
     def files_listing(self) -> Iterator[dict[str, Any]]:
         """Every file taken in, with its submission's name and number of versions (the Files sheet), by name."""
-        q = (select(t.files.c.name, t.files.c.sha256, t.files.c.size, t.files.c.status, t.files.c.version,
-                    t.files.c.error_code, t.files.c.error_ja, t.files.c.error_en, t.submissions.c.versions,
-                    t.submissions.c.institution, t.submissions.c.pi_name, t.submissions.c.title)
-             .outerjoin(t.submissions, t.submissions.c.key == t.files.c.submission_key)
-             .order_by(t.files.c.name, t.files.c.sha256))
-        with self.reader.connect() as conn:
-            for r in conn.execute(q):
-                yield dict(r._mapping)
+        with self.db.reading() as cur:
+            yield from iter_dicts(cur.execute(
+                "SELECT f.name, f.sha256, f.size, f.status, f.version, f.error_code, f.error_ja, f.error_en, "
+                "s.versions, s.institution, s.pi_name, s.title FROM files f "
+                'LEFT OUTER JOIN submissions s ON s."key" = f.submission_key ORDER BY f.name, f.sha256'))
 
     def counts(self) -> dict[str, int]:
-        with self.reader.connect() as conn:
-            return {name: conn.execute(select(func.count()).select_from(t.metadata.tables[name])).scalar_one()
+        with self.db.reading() as cur:
+            return {name: cur.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                     for name in ("submissions", "cross_findings")}
 
     def ok_files(self) -> list[str]:
         """Hashes of every file read successfully (every version of every submission)."""
-        with self.reader.connect() as conn:
-            return list(conn.execute(select(t.files.c.sha256).where(t.files.c.status == "ok")
-                                     .order_by(t.files.c.sha256)).scalars())
+        with self.db.reading() as cur:
+            return [r[0] for r in cur.execute("SELECT sha256 FROM files WHERE status = 'ok' ORDER BY sha256")]
 
     def replace_cross_findings(self, rows: list[dict[str, Any]]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.cross_findings))
+        db = self.db
+        json_columns = JSON_COLUMNS["cross_findings"]
+        columns = COLUMNS["cross_findings"]
+        marks = ", ".join(db.json() if c in json_columns else db.mark for c in columns)
+        with db.transaction() as cur:
+            cur.execute("DELETE FROM cross_findings")
             if rows:
-                conn.execute(insert(t.cross_findings), rows)
+                cur.executemany(f"INSERT INTO cross_findings ({listed('cross_findings')}) VALUES ({marks})",
+                                [tuple(dumps(row[c]) if c in json_columns else row.get(c) for c in columns)
+                                 for row in rows])
 
     def quarantined(self) -> list[dict[str, Any]]:
-        q = (select(t.files.c.name, t.files.c.sha256, t.files.c.size, t.files.c.error_code, t.files.c.error_ja,
-                    t.files.c.error_en).where(t.files.c.status == "quarantined").order_by(t.files.c.name))
-        with self.reader.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self.db.rows("SELECT name, sha256, size, error_code, error_ja, error_en FROM files "
+                            "WHERE status = 'quarantined' ORDER BY name")
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every content table, sorted: what two runs over the same files must agree on."""
         out = {}
-        with self.reader.connect() as conn:
-            for name in t.CONTENT_TABLES:
-                table = t.metadata.tables[name]
-                rows = conn.execute(select(table)).all()
-                out[name] = sorted((tuple(r) for r in rows), key=repr)
+        with self.db.reading() as cur:
+            for name in CONTENT_TABLES:
+                json_columns = JSON_COLUMNS.get(name, frozenset())
+                rows = cur.execute(f'SELECT {listed(name)} FROM "{name}"').fetchall()
+                rows = [tuple(loads(v) if c in json_columns else v for c, v in zip(COLUMNS[name], r, strict=True))
+                        for r in rows]
+                out[name] = sorted(rows, key=repr)
         return out
 
     def close(self) -> None:
-        self.engine.dispose()
-        self.reader.dispose()
+        self.db.close()
+        for name in ("engine", "reader"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).dispose()
+
+
+_IN_LIST = 500  # values in one IN (...) list
+_FILE_TABLES = ("participants", "cost_items", "findings", "review_lines", "documents")
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
 
 
 class FileRows(NamedTuple):
@@ -423,12 +463,12 @@ def _db_row(values: Iterable[Any]) -> tuple[Any, ...]:
 
 
 @functools.cache
-def _columns(table: Any) -> Any:
+def _columns(table: str) -> Any:
     """A function giving a row's values in ``table``'s column order (two or more columns: always a tuple)."""
-    return itemgetter(*(c.name for c in table.columns))
+    return itemgetter(*COLUMNS[table])
 
 
-def _ordered(table: Any, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _ordered(table: str, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     values = _columns(table)
     return [_db_row(values(row)) for row in rows]
 
@@ -465,7 +505,7 @@ def file_rows(sha: str, report: dict[str, Any], documents: tuple[bytes, bytes] =
     key = submission_key(sub, pack)
     lines = [_db_row(row) for row in line_rows(sha, sub["program"], key, sub, report["findings"])]
     return FileRows(sub["program"], key, *(_db_value(pack.field(sub, c)) for c in ("institution", "pi", "title")),
-                    (_ordered(t.participants, people), _ordered(t.cost_items, items), _ordered(t.findings, found),
+                    (_ordered("participants", people), _ordered("cost_items", items), _ordered("findings", found),
                      lines), documents)
 
 

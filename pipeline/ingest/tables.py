@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from pipeline.ingest.columns import CONTENT_TABLES as CONTENT_TABLES
+
 metadata = MetaData()
 
 runs = Table(
@@ -218,5 +220,3 @@ Index("ix_participants_country", participants.c.country)
 # PostgreSQL's GIN index of the documents (migration 0002) is declared in migrations/env.py, where only Alembic
 # reads it: its options load SQLAlchemy's PostgreSQL dialect (~40 ms), which a run on SQLite never needs.
 
-CONTENT_TABLES = ("files", "submissions", "participants", "cost_items", "findings", "documents", "cross_findings",
-                  "review_lines")
