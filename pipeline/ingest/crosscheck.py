@@ -86,14 +86,19 @@ def _plan_groups(docs: list[Doc], fields: list[str]) -> dict[str, list[Doc]]:
 
 
 def _people(docs: list[Doc], roles: list[str], packs: dict[str, Pack]
-            ) -> dict[tuple[str, str], list[tuple[Doc, dict[str, Any]]]]:
-    seen: dict[tuple[str, str], list[tuple[Doc, dict[str, Any]]]] = defaultdict(list)
+            ) -> dict[tuple[str, str], list[tuple[Doc, Any, Any]]]:
+    """Each person (folded name, date of birth) with every submission naming them: (document, name, number).
+
+    Only the name and the number are kept of a person, not the row: a slim document is parsed again at each
+    access, so every row kept would keep its parse (~19 MB held for 5,000 submissions)."""
+    seen: dict[tuple[str, str], list[tuple[Doc, Any, Any]]] = defaultdict(list)
     for d in docs:
         role = _col(packs, d, "people", "role") or ""
+        name, no = _col(packs, d, "people", "name") or "", _col(packs, d, "people", "no")
         for p in _rows(packs, d, "people"):
             key = _person_key(packs, d, p)
             if key and (not roles or p.get(role) in roles):
-                seen[key].append((d, p))
+                seen[key].append((d, p[name], p.get(no) if no else None))
     return seen
 
 
@@ -104,10 +109,9 @@ _PEOPLE = ("people.name", "people.birth_date", "people.role")
 def same_person_in_several(docs: list[Doc], params: dict[str, Any], packs: dict[str, Pack]) -> Iterator[CrossHit]:
     """The same person (name and date of birth) in several submissions."""
     for entries in _people(docs, params.get("roles") or [], packs).values():
-        distinct = {d["key"]: d for d, _ in entries}
+        distinct = {d["key"]: d for d, _, _ in entries}
         if len(distinct) > 1:
-            d, p = entries[0]
-            yield CrossHit(p[_col(packs, d, "people", "name") or ""], list(distinct.values()))
+            yield CrossHit(entries[0][1], list(distinct.values()))
 
 
 @cross_check("overlapping_stays", {"roles?": "roles"},
@@ -116,11 +120,11 @@ def overlapping_stays(docs: list[Doc], params: dict[str, Any], packs: dict[str, 
     """The same person's stays overlapping between submissions."""
     for entries in _people(docs, params.get("roles") or [], packs).values():
         spans = []
-        for d, p in entries:
-            no, person = _col(packs, d, "people", "no"), _col(packs, d, "visits", "person")
+        for d, _, no in entries:
+            person = _col(packs, d, "visits", "person")
             start, end = _col(packs, d, "visits", "start"), _col(packs, d, "visits", "end")
             for v in _rows(packs, d, "visits"):
-                if v.get(person) == p.get(no) and v.get(start) and v.get(end):
+                if v.get(person) == no and v.get(start) and v.get(end):
                     spans.append((v[start], v[end], d))
         spans.sort(key=lambda s: (s[0], s[1], s[2]["key"]))
         clash: dict[str, Doc] = {}
@@ -131,8 +135,7 @@ def overlapping_stays(docs: list[Doc], params: dict[str, Any], packs: dict[str, 
                 if d1["key"] != d2["key"]:
                     clash[d1["key"]], clash[d2["key"]] = d1, d2
         if clash:
-            d, p = entries[0]
-            yield CrossHit(p[_col(packs, d, "people", "name") or ""], [clash[k] for k in sorted(clash)])
+            yield CrossHit(entries[0][1], [clash[k] for k in sorted(clash)])
 
 
 @cross_check("related_field_required", {"fields": "fields", "across": "enum:course|pack", "field": "field"},

@@ -207,6 +207,9 @@ def _ingest(store: Store, sources: list[str | Path], listing: IsolatedCall, out:
             batch, flushed = [], time.monotonic()
     quarantined += len(store.record(batch))
     bar.close()
+    # The listing is not needed past here, and review.xlsx's child is forked with this heap: ~1.5 KB a file.
+    seen, done_files = len(found), len(tasks)
+    del found, by_sha, tasks, todo, jobs, batch
     phases["files"] = bar.seconds
     clock, stored = time.perf_counter(), _cpu()
     if progress:  # a few seconds per thousand submissions, with nothing to count: say what is happening
@@ -224,7 +227,7 @@ def _ingest(store: Store, sources: list[str | Path], listing: IsolatedCall, out:
         build_outputs(out, store)
         write_atomically(out / OUTPUT_STATE, state)  # last: a run killed before this rebuilds the outputs
     total_quarantined = len(store.quarantined())
-    store.finish_run(run_id, len(found), len(tasks) - quarantined, quarantined)
+    store.finish_run(run_id, seen, done_files - quarantined, quarantined)
     phases["outputs"] = time.perf_counter() - clock
     done = _cpu()
     # "discover": this process's listing, the database's opening and the run's registration, and the forked
@@ -233,8 +236,8 @@ def _ingest(store: Store, sources: list[str | Path], listing: IsolatedCall, out:
            "files: parent": stored[0] - discovered[0], "files: workers": stored[1] - discovered[1],
            "outputs: parent": done[0] - stored[0], "outputs: children": done[1] - stored[1]}
     counts = store.counts()
-    return IngestSummary(run_id=run_id, files_seen=len(found), processed=len(tasks) - quarantined,
-                         already_known=len(found) - len(tasks), quarantined=total_quarantined,
+    return IngestSummary(run_id=run_id, files_seen=seen, processed=done_files - quarantined,
+                         already_known=seen - done_files, quarantined=total_quarantined,
                          submissions=counts["submissions"], cross_findings=counts["cross_findings"], skipped=skipped,
                          seconds=bar.seconds, out_dir=str(out), database=store.url, phases=phases, cpu=cpu,
                          outputs_rebuilt=rebuilt)
