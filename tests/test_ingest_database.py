@@ -68,6 +68,14 @@ def test_a_url_of_no_database_the_ingest_uses_is_refused_clearly(url: str) -> No
         parse_url(url)
 
 
+@pytest.mark.parametrize(("url", "says"), [("postgres://u@h/db", "write postgresql://"),
+                                           ("sqlite:/x.db", "not a URL"), ("shinsei.db", "not a URL"),
+                                           ("mysql://root@h/x", "'mysql' is not a database shinsei uses")])
+def test_a_refused_url_says_how_to_write_it(url: str, says: str) -> None:
+    with pytest.raises(DatabaseUrlError, match=says):
+        parse_url(url)
+
+
 def test_a_password_is_never_shown() -> None:
     for url in ("postgresql://reviewer:s3cret@db.example.jp:5432/review", "postgresql+psycopg://u:p%40x@h/d?sslmode=require"):
         assert "s3cret" not in shown(url) and "p%40x" not in shown(url)

@@ -47,7 +47,8 @@ def parse_url(url: str) -> Target:
     backend = scheme.split("+", 1)[0].lower()
     driver = scheme.partition("+")[2].lower()
     if not sep:
-        raise DatabaseUrlError("no scheme: sqlite:///file.db or postgresql://user@host/db")
+        raise DatabaseUrlError("not a URL: sqlite:///relative.db, sqlite:////absolute/path.db or "
+                               "postgresql://user@host/db")
     if backend == "sqlite" and driver in ("", "pysqlite"):
         host, _, path = rest.partition("/")
         if host:
@@ -57,6 +58,8 @@ def parse_url(url: str) -> Target:
         return Target("sqlite", path or ":memory:")
     if backend == "postgresql" and driver in ("", "psycopg"):
         return Target("postgresql", "postgresql://" + rest)  # libpq reads the URL itself
+    if backend == "postgres":  # libpq's and Heroku's spelling, which SQLAlchemy refuses too
+        raise DatabaseUrlError("write postgresql:// (not postgres://)")
     raise DatabaseUrlError(f"'{scheme}' is not a database shinsei uses: sqlite or postgresql (psycopg)")
 
 
