@@ -55,7 +55,7 @@ def parse_url(url: str) -> Target:
             raise DatabaseUrlError("an SQLite URL has no host: sqlite:///relative.db or sqlite:////absolute.db")
         if "?" in path:
             raise DatabaseUrlError("options in an SQLite URL are not supported")
-        return Target("sqlite", path or ":memory:")
+        return Target("sqlite", path if path not in ("", ":memory:") else ":memory:")
     if backend == "postgresql" and driver in ("", "psycopg"):
         return Target("postgresql", "postgresql://" + rest)  # libpq reads the URL itself
     if backend == "postgres":  # libpq's and Heroku's spelling, which SQLAlchemy refuses too
@@ -76,7 +76,7 @@ def shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def connect(url: str, *, autocommit: bool = True) -> Any:
+def connect(url: str) -> Any:
     """A driver connection to ``url``: sqlite3 in autocommit mode (every transaction is an explicit BEGIN) with
     the ingest's pragmas, or psycopg (JSON parsed by orjson). DatabaseUnavailable when it cannot be opened."""
     target = parse_url(url)
@@ -89,7 +89,7 @@ def connect(url: str, *, autocommit: bool = True) -> Any:
         import psycopg
         from psycopg.types.json import set_json_loads
 
-        conn = psycopg.connect(target.where, autocommit=autocommit)
+        conn = psycopg.connect(target.where, autocommit=True)  # every transaction is a conn.transaction()
         set_json_loads(orjson.loads, conn)
         return conn
     except sqlite3.Error as exc:
@@ -110,25 +110,20 @@ class Database:
     """
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.kind = parse_url(url).kind
+        target = parse_url(url)
+        self.url, self.kind = url, target.kind
         self.mark = "?" if self.kind == "sqlite" else "%s"
-        self.memory = self.kind == "sqlite" and parse_url(url).where in (":memory:", "")
+        self.memory = self.kind == "sqlite" and target.where == ":memory:"
         self.writer = connect(url)
         self._idle: list[Any] = []
-        self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
-        if self.kind == "postgresql":
-            import psycopg
-
-            self.integrity_errors = (psycopg.IntegrityError,)
 
     def marks(self, n: int) -> str:
         """``n`` parameter marks, comma-separated (an IN list)."""
         return ", ".join([self.mark] * n)
 
-    def json(self, mark: str | None = None) -> str:
+    def json(self) -> str:
         """The mark of a JSON column's value given as text: cast on PostgreSQL (its column is json)."""
-        return f"CAST({mark or self.mark} AS json)" if self.kind == "postgresql" else (mark or self.mark)
+        return f"CAST({self.mark} AS json)" if self.kind == "postgresql" else self.mark
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
