@@ -6,6 +6,7 @@ where a local server answers).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -177,6 +178,21 @@ def test_quarantine_never_stops_the_batch(batch: Path, tmp_path: Path, db_url: s
     assert reasons["unknown-template.xlsx"] == "unknown-template"
     review = openpyxl.load_workbook(out / "review.xlsx", read_only=True)
     assert review["Quarantine"].max_row == 6
+    # where, as `shinsei validate` says it: the part and the row of the far cell, in every output that lists it
+    from pipeline.safety import WorkbookRejected, precheck
+
+    with pytest.raises(WorkbookRejected) as said:
+        precheck(mixed / "far.xlsx")
+    where = said.value.detail
+    assert "sheet1.xml" in where and "1,048,576" in where
+    detail = {q["name"].split("/")[-1]: q["error_detail"] for q in json.loads((out / "quarantine.json").read_text())}
+    assert detail["far.xlsx"] == where
+    sheet = [[c.value for c in row] for row in review["Quarantine"].iter_rows()]
+    column = sheet[0].index("詳細（どこが） Detail (where)")
+    assert [row[column] for row in sheet if row[0].endswith("far.xlsx")] == [where]
+    for table in ("quarantine", "files"):
+        with (out / "exports" / f"{table}.csv").open(encoding="utf-8-sig", newline="") as fh:
+            assert [r["error_detail"] for r in csv.DictReader(fh) if r["name"].endswith("far.xlsx")] == [where], table
 
 
 def test_progress_goes_to_stderr_and_names_the_outputs_phase(batch: Path, tmp_path: Path,

@@ -34,7 +34,7 @@ APPLICATION_COLUMNS = ["application_id", "program", "institution", "pi_name", "t
                        "requested", "flagged", "disallowed", "allowed_direct", "allowed_overhead", "allowed_total",
                        "flagged_lines", "undecided"]
 FILE_COLUMNS = ["name", "status", "application", "version", "versions", "superseded", "error_code", "error_ja",
-                "error_en", "size", "sha256"]
+                "error_en", "error_detail", "size", "sha256"]
 LOG_COLUMNS = ["id", "at", "reviewer", "kind", "submission_key", "line_key", "sha256", "previous", "value",
                "requested", "allowed", "comment", "note", "source", "seq"]
 # Narrow enough that the worklist prints one A4 page wide at a readable size; text wraps, rows grow.
@@ -138,7 +138,7 @@ def file_row(row: dict[str, Any]) -> dict[str, Any]:
     return {"name": row["name"], "status": status, "application": application, "version": row["version"],
             "versions": row["versions"], "superseded": "はい yes" if superseded else None,
             "error_code": row["error_code"], "error_ja": row["error_ja"], "error_en": row["error_en"],
-            "size": row["size"], "sha256": row["sha256"]}
+            "error_detail": row.get("error_detail"), "size": row["size"], "sha256": row["sha256"]}
 
 
 def overview_lines(files: int, superseded: int, quarantined: int, apps: int, totals: dict[str, int],

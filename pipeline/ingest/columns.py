@@ -11,7 +11,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": ("id", "started_at", "finished_at", "status", "sources", "files_seen", "files_processed",
              "files_quarantined", "version"),
     "files": ("sha256", "name", "size", "first_run", "status", "error_code", "error_ja", "error_en", "submission_key",
-              "version", "program"),
+              "version", "program", "error_detail"),
     "submissions": ("key", "program", "institution", "pi_name", "title", "latest_sha256", "versions"),
     "participants": ("sha256", "idx", "no", "name", "role", "direction", "country", "affiliation", "category",
                      "birth_date", "visit_days"),

@@ -79,7 +79,7 @@ _BOOL_COLUMNS = frozenset({"over_base", "over_base_reason"})
 _INT_COLUMNS = frozenset({"version", "direct_total", "overhead", "total", "errors", "warnings", "row", "unit_price",
                           "amount", "fiscal_year", "lines", "applications", "requested_yen", "size", "versions", "seq",
                           "flagged_lines", "undecided", "id", *worklist.MONEY_COLUMNS})
-QUARANTINE_EXPORT = ["name", "sha256", "size", "error_code", "error_ja", "error_en"]
+QUARANTINE_EXPORT = ["name", "sha256", "size", "error_code", "error_ja", "error_en", "error_detail"]
 
 
 def _arrow_type(column: str) -> Any:

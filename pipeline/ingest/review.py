@@ -246,7 +246,7 @@ ITEM_COLUMNS = ["program", "file", "institution", "row", "category", "subcategor
                 "quantity", "amount", "fiscal_year", "verdict", "reason", "note"]
 FINDING_COLUMNS = ["program", "file", "severity", "code", "sheet", "cell", "message_ja", "message_en", "clause"]
 CROSS_COLUMNS = ["program", "severity", "code", "value", "files", "message_ja", "message_en", "clause"]
-QUARANTINE_COLUMNS = ["name", "error_code", "error_ja", "error_en", "size", "sha256"]
+QUARANTINE_COLUMNS = ["name", "error_code", "error_ja", "error_en", "error_detail", "size", "sha256"]
 MONEY = ("direct_total", "overhead", "total", "unit_price", "amount", "requested_yen", *worklist.MONEY_COLUMNS)
 
 
@@ -296,6 +296,7 @@ HEADERS = {  # column -> Japanese / English header
     "error_code": "理由コード Code",
     "error_ja": "理由",
     "error_en": "Reason",
+    "error_detail": "詳細（どこが） Detail (where)",
 }
 
 

@@ -70,7 +70,7 @@ def _reason(exc: BaseException) -> Quarantine:
     from pipeline.ingest.store import Quarantine, internal_error
 
     if isinstance(exc, WorkbookRejected):
-        return Quarantine(exc.code, exc.message_ja, exc.message_en)
+        return Quarantine(exc.code, exc.message_ja, exc.message_en, exc.detail)
     return internal_error(exc)
 
 

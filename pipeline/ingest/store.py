@@ -200,7 +200,7 @@ class Store:
 
     def _record(self, results: list[tuple[str, FileRows | Quarantine]]) -> None:
         ok = [(sha, r) for sha, r in results if isinstance(r, FileRows)]
-        bad = [tuple(map(_db_value, (r.code, r.message_ja, r.message_en, sha)))
+        bad = [tuple(map(_db_value, (r.code, r.message_ja, r.message_en, r.detail[:1000] or None, sha)))
                for sha, r in results if isinstance(r, Quarantine)]
         sql = self._sql
         with self.db.transaction() as cur:
@@ -242,9 +242,10 @@ class Store:
                               for c in COLUMNS[table])
             out[table] = f'INSERT INTO "{table}" ({listed(table)}) VALUES ({marks})'
         out["file_ok"] = (f"UPDATE files SET status = {mark}, program = {mark}, submission_key = {mark}, "
-                          f"error_code = NULL, error_ja = NULL, error_en = NULL WHERE sha256 = {mark}")
+                          f"error_code = NULL, error_ja = NULL, error_en = NULL, error_detail = NULL "
+                          f"WHERE sha256 = {mark}")
         out["file_bad"] = (f"UPDATE files SET status = 'quarantined', error_code = {mark}, error_ja = {mark}, "
-                           f"error_en = {mark} WHERE sha256 = {mark}")
+                           f"error_en = {mark}, error_detail = {mark} WHERE sha256 = {mark}")
         return out
 
     # -- after all files -------------------------------------------------------------------------
@@ -314,9 +315,10 @@ class Store:
             for key, latest, versions in cur.execute(
                     'SELECT "key", latest_sha256, versions FROM submissions ORDER BY "key"'):
                 h.update(f"s|{key}|{latest}|{versions}\n".encode())
-            for sha, name, status, code in cur.execute(
-                    "SELECT sha256, name, status, error_code FROM files WHERE status != 'pending' ORDER BY sha256"):
-                h.update(f"f|{sha}|{name}|{status}|{code}\n".encode())
+            for sha, name, status, code, detail in cur.execute(
+                    "SELECT sha256, name, status, error_code, error_detail FROM files WHERE status != 'pending' "
+                    "ORDER BY sha256"):
+                h.update(f"f|{sha}|{name}|{status}|{code}|{detail or ''}\n".encode())
             # the review log only grows: its last entry says whether a decision was taken since
             h.update(f"log|{cur.execute('SELECT max(id) FROM review_log').fetchone()[0]}".encode())
         return h.hexdigest()
@@ -326,7 +328,7 @@ class Store:
         with self.db.reading() as cur:
             yield from iter_dicts(cur.execute(
                 "SELECT f.name, f.sha256, f.size, f.status, f.version, f.error_code, f.error_ja, f.error_en, "
-                "s.versions, s.institution, s.pi_name, s.title FROM files f "
+                "f.error_detail, s.versions, s.institution, s.pi_name, s.title FROM files f "
                 'LEFT OUTER JOIN submissions s ON s."key" = f.submission_key ORDER BY f.name, f.sha256'))
 
     def counts(self) -> dict[str, int]:
@@ -352,7 +354,7 @@ class Store:
                                  for row in rows])
 
     def quarantined(self) -> list[dict[str, Any]]:
-        return self.db.rows("SELECT name, sha256, size, error_code, error_ja, error_en FROM files "
+        return self.db.rows("SELECT name, sha256, size, error_code, error_ja, error_en, error_detail FROM files "
                             "WHERE status = 'quarantined' ORDER BY name")
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -401,9 +403,12 @@ class FileRows(NamedTuple):
 
 
 class Quarantine(NamedTuple):
+    """Why a file was set aside: the refusal's code and message, and where (its detail: a part, a row)."""
+
     code: str
     message_ja: str
     message_en: str
+    detail: str = ""
 
 
 def internal_error(exc: BaseException, step: str = "") -> Quarantine:

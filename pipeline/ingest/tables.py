@@ -58,6 +58,7 @@ files = Table(
     Column("submission_key", String(64), ForeignKey("submissions.key")),
     Column("version", Integer),
     Column("program", Text),
+    Column("error_detail", Text),                           # where, for a refusal that says (migration 0004)
 )
 
 submissions = Table(

@@ -37,7 +37,7 @@ CREATE TABLE files (
 	error_en TEXT,
 	submission_key VARCHAR(64),
 	version INTEGER,
-	program VARCHAR(64),
+	program VARCHAR(64), error_detail TEXT,
 	PRIMARY KEY (sha256),
 	FOREIGN KEY(submission_key) REFERENCES submissions ("key")
 );
@@ -166,4 +166,4 @@ CREATE TRIGGER review_log_no_update BEFORE UPDATE ON review_log
                            BEGIN SELECT RAISE(ABORT, 'review_log is append-only: add an entry instead / 監査ログは追記のみです'); END;
 CREATE TRIGGER review_log_no_delete BEFORE DELETE ON review_log
                            BEGIN SELECT RAISE(ABORT, 'review_log is append-only: add an entry instead / 監査ログは追記のみです'); END;
-INSERT INTO alembic_version VALUES ('0003');
+INSERT INTO alembic_version VALUES ('0004');
