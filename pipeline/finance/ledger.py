@@ -22,7 +22,7 @@ from pipeline.finance.decisions import DecisionError, settle, statuses
 from pipeline.finance.lines import FLAGGED, flagged
 from pipeline.finance.totals import application_totals
 from pipeline.ingest.columns import listed
-from pipeline.ingest.database import Database, dicts, iter_dicts, loads
+from pipeline.ingest.database import IN_LIST, Database, chunks, dicts, iter_dicts, loads
 from pipeline.packs import load_pack
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class Ledger:
         with self._reading() as query:
             if wanted is None:
                 rows = query(sql + order)
-            elif len(wanted) <= 500:
+            elif len(wanted) <= IN_LIST:
                 rows = query(sql + f' WHERE s."key" IN ({self._marks(len(wanted))})' + order, wanted)
             else:  # more than an IN list should hold: all of them, in order, kept if wanted
                 keep = set(wanted)
@@ -124,7 +124,7 @@ class Ledger:
             for app in apps:
                 app.status = self._status(app.key, current)
             if with_lines:
-                for chunk in _chunks(apps, 200):
+                for chunk in chunks(apps, 200):
                     self._fill(query, chunk, current)
         return apps
 
@@ -142,7 +142,7 @@ class Ledger:
         """The latest entry of every subject of these submissions, by (kind, subject); ("reviewed", key) too."""
         out: dict[tuple[str, str], dict[str, Any]] = {}
         columns = ", ".join(f"g.{c}" for c in listed("review_log").split(", "))
-        for chunk in _chunks(keys, 500):
+        for chunk in chunks(keys):
             rows = query(f"SELECT {columns} FROM review_log g JOIN (SELECT kind, subject, max(seq) AS seq "
                          f"FROM review_log WHERE submission_key IN ({self._marks(len(chunk))}) "
                          "GROUP BY kind, subject) latest ON g.kind = latest.kind AND g.subject = latest.subject "
@@ -361,8 +361,3 @@ def _state(line: dict[str, Any], entry: dict[str, Any] | None, sampled: dict[str
     else:
         out["mark"] = None
     return out
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]

@@ -182,6 +182,15 @@ class Database:
         self._idle = []
 
 
+IN_LIST = 500  # values in one IN (...) list: far inside SQLite's and PostgreSQL's limits on parameters
+
+
+def chunks(items: list[Any], n: int = IN_LIST) -> Iterator[list[Any]]:
+    """``items`` in consecutive slices of at most ``n`` (an IN list each, or a batch of rows)."""
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
 def dicts(cur: Any) -> list[dict[str, Any]]:
     """The rows a cursor holds as dicts by column name."""
     names = [d[0] for d in cur.description]

@@ -90,7 +90,7 @@ def advisory_key(store: str | None) -> int:
 
 
 def _sqlite_file(target: Target) -> Path | None:
-    if target.kind != "sqlite" or target.where in ("", ":memory:"):
+    if target.kind != "sqlite" or target.where == ":memory:":
         return None
     return Path(target.where).resolve()
 

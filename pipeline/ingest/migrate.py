@@ -16,22 +16,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
 
     from pipeline.ingest.database import Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_HEAD = MIGRATIONS / "sqlite_head.sql"
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None for an empty database)."""
-    from sqlalchemy import inspect, text
-
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def alembic_config() -> Config:
@@ -46,18 +36,8 @@ HEAD = "0004"  # the newest revision in migrations/versions (a test checks it ag
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision``; a database already at the head is left alone without loading Alembic,
-    and a new SQLite database gets the head's schema replayed (see the module's docstring)."""
-    if revision == "head":
-        current = current_revision(engine)
-        if current == HEAD:
-            return
-        if current is None and engine.dialect.name == "sqlite":
-            with engine.begin() as conn:
-                if _empty(conn):  # checked again inside the write lock: a concurrent first run may have won
-                    for statement in sqlite_head_statements():
-                        conn.exec_driver_sql(statement)
-                    return
+    """Bring the database to ``revision`` with Alembic, step by step (``bring_to_head`` spares every run that
+    needs no migration from loading it)."""
     from alembic import command
 
     cfg = alembic_config()
@@ -67,35 +47,32 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def bring_to_head(db: Database, engine: Callable[[], Engine]) -> None:
-    """``upgrade(engine())`` for a store opened through its driver: a database at the head (every run after the
-    first) is told so by its driver alone, and a new SQLite database gets the head's schema from it too; only a
-    migration loads SQLAlchemy and Alembic (``engine`` makes the store's engine)."""
-    current = db_revision(db)
+    """Bring the store ``db`` to the head: a database already there (every run after the first) is told so by its
+    driver alone, and a new SQLite database gets the head's schema replayed through it (see the module's
+    docstring); only a migration loads SQLAlchemy and Alembic (``engine`` makes the store's engine)."""
+    current = current_revision(db)
     if current == HEAD:
         return
     if current is None and db.kind == "sqlite":
         with db.transaction() as cur:
-            if cur.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # inside the write lock
+            # checked again inside the write lock: a concurrent first run may have won
+            if cur.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
                 for statement in sqlite_head_statements():
                     cur.execute(statement)
                 return
     upgrade(engine())
 
 
-def db_revision(db: Database) -> str | None:
-    """``current_revision`` through the driver."""
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at (None for an empty database)."""
     if db.kind == "sqlite":
         where = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    else:  # the schema the connection works in (a URL may set search_path), as SQLAlchemy's has_table looks
+    else:  # the schema the connection works in (a URL may set search_path), as SQLAlchemy's has_table looked
         where = ("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
                  "AND table_name = 'alembic_version'")
     if not db.scalar(where):
         return None
     return db.scalar("SELECT version_num FROM alembic_version")
-
-
-def _empty(conn: Connection) -> bool:
-    return conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar() == 0
 
 
 def sqlite_head_statements(path: Path = SQLITE_HEAD) -> list[str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline import __version__
 from pipeline.ingest.columns import COLUMNS, CONTENT_TABLES, DOCUMENT_COLUMNS, JSON_COLUMNS, listed
-from pipeline.ingest.database import Database, dumps, iter_dicts, loads
+from pipeline.ingest.database import Database, chunks, dumps, iter_dicts, loads
 from pipeline.ingest.migrate import bring_to_head
 from pipeline.ingest.sources import Skipped, SourceFile
 
@@ -161,7 +161,7 @@ class Store:
         if not rows:
             return
         known: set[str] = set()
-        for chunk in _chunks(list(rows), _IN_LIST):
+        for chunk in chunks(list(rows)):
             known.update(r[0] for r in cur.execute(
                 f"SELECT sha256 FROM files WHERE sha256 IN ({self.db.marks(len(chunk))})", chunk).fetchall())
         new = [_db_row(row) for sha, row in rows.items() if sha not in known]
@@ -204,7 +204,7 @@ class Store:
                for sha, r in results if isinstance(r, Quarantine)]
         sql = self._sql
         with self.db.transaction() as cur:
-            for chunk in _chunks(ok, _IN_LIST):
+            for chunk in chunks(ok):
                 shas = [sha for sha, _ in chunk]
                 marks = self.db.marks(len(shas))
                 for table in _FILE_TABLES:  # resumed files
@@ -299,7 +299,7 @@ class Store:
     def documents(self, shas: list[str]) -> Iterator[tuple[str, Any, Any]]:
         """(hash, submission, report) of the given files, in the order given, a hundred at a time."""
         with self.db.reading() as cur:
-            for chunk in _chunks(shas, 100):  # ~100 KB of Python objects a document: 100 at a time
+            for chunk in chunks(shas, 100):  # ~100 KB of Python objects a document: 100 at a time
                 got = {r[0]: r[1:] for r in cur.execute(
                     f"SELECT sha256, submission, report FROM documents WHERE sha256 IN ({self.db.marks(len(chunk))})",
                     chunk).fetchall()}
@@ -376,13 +376,7 @@ class Store:
                 self.__dict__.pop(name).dispose()
 
 
-_IN_LIST = 500  # values in one IN (...) list
 _FILE_TABLES = ("participants", "cost_items", "findings", "review_lines", "documents")
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
 
 
 class FileRows(NamedTuple):
